@@ -1,0 +1,221 @@
+//! The shared write path: committing an object with its allocations in one store
+//! transaction, the read-modify-write loop behind update and patch, and `pods/binding`.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tutti_core::registry::ResourceInfo;
+use tutti_store::{Compare, KeyValue, Txn, TxnOp};
+
+use super::{Req, respond};
+use crate::ApiServer;
+use crate::admission::{Admission, FieldValidation};
+use crate::alloc::{self, Plan};
+use crate::error::{ApiError, ApiResult};
+use crate::objects::{self, from_kv, to_bytes};
+
+/// Options every write carries.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub field_validation: FieldValidation,
+    pub field_manager: Option<String>,
+    pub dry_run: bool,
+}
+
+impl WriteOptions {
+    pub fn from_req(req: &Req) -> ApiResult<WriteOptions> {
+        Ok(WriteOptions {
+            field_validation: req.params.field_validation()?,
+            field_manager: req.params.get("fieldManager").map(str::to_string),
+            dry_run: req.params.get("dryRun").is_some_and(|d| d == "All"),
+        })
+    }
+}
+
+/// A committed (or dry-run) object and the warnings to send with it.
+#[derive(Debug)]
+pub struct Written {
+    pub obj: Value,
+    pub warnings: Vec<String>,
+}
+
+/// How a commit attempt ended.
+pub enum Commit {
+    Done(i64),
+    /// The object's compare failed: someone else wrote it (or it exists, on create).
+    ObjectConflict,
+    /// A reservation is held by someone else.
+    Taken(alloc::Reservation),
+}
+
+/// Put `obj` at `key` if the key's mod_revision is still `expected` (0 = absent), taking and
+/// releasing allocations in the same transaction.
+pub async fn commit_put(api: &ApiServer, key: &str, obj: &Value, expected: i64, plan: &Plan) -> ApiResult<Commit> {
+    let owner = Bytes::from(key.to_string());
+    let mut txn = Txn { compares: vec![Compare::ModRevision { key: key.to_string(), revision: expected }], ops: vec![] };
+    for r in &plan.reserve {
+        txn.compares.push(Compare::ModRevision { key: r.key.clone(), revision: 0 });
+        txn.ops.push(TxnOp::Put { key: r.key.clone(), value: owner.clone() });
+    }
+    for k in &plan.release {
+        txn.ops.push(TxnOp::Delete { key: k.clone() });
+    }
+    txn.ops.push(TxnOp::Put { key: key.to_string(), value: to_bytes(obj)? });
+    let resp = api.store.txn(txn).await?;
+    if resp.succeeded {
+        return Ok(Commit::Done(resp.revision));
+    }
+    let obj_current = resp.compared.first().cloned().flatten();
+    if obj_current.map(|kv| kv.mod_revision).unwrap_or(0) != expected {
+        return Ok(Commit::ObjectConflict);
+    }
+    for (r, current) in plan.reserve.iter().zip(resp.compared.iter().skip(1)) {
+        if current.is_some() {
+            return Ok(Commit::Taken(r.clone()));
+        }
+    }
+    Ok(Commit::ObjectConflict)
+}
+
+/// Delete `key` if its mod_revision is still `expected`, releasing what the object held.
+pub async fn commit_delete(api: &ApiServer, key: &str, expected: i64, release: &[String]) -> ApiResult<Option<i64>> {
+    let mut ops = vec![TxnOp::Delete { key: key.to_string() }];
+    ops.extend(release.iter().map(|k| TxnOp::Delete { key: k.clone() }));
+    let txn = Txn { compares: vec![Compare::ModRevision { key: key.to_string(), revision: expected }], ops };
+    let resp = api.store.txn(txn).await?;
+    Ok(resp.succeeded.then_some(resp.revision))
+}
+
+pub fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
+    ApiError::NotFound { resource: info.group_resource(), name: name.to_string() }
+}
+
+pub fn conflict(info: &ResourceInfo, name: &str) -> ApiError {
+    ApiError::Conflict { resource: info.group_resource(), name: name.to_string() }
+}
+
+pub async fn current(api: &ApiServer, info: &ResourceInfo, ns: Option<&str>, name: &str) -> ApiResult<KeyValue> {
+    api.store.get(&info.key(ns, name)).await?.ok_or_else(|| not_found(info, name))
+}
+
+/// Which part of the object an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Main,
+    Status,
+}
+
+/// Read-modify-write with optimistic concurrency: read the object, compute its new form with
+/// `change`, admit it and commit if nobody wrote in between; otherwise read again. With a
+/// caller precondition (`expected`), a concurrent write is a 409 instead of a retry.
+pub async fn update_with<F>(
+    api: &ApiServer,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    part: Part,
+    expected: Option<i64>,
+    opts: &WriteOptions,
+    mut change: F,
+) -> ApiResult<Written>
+where
+    F: FnMut(&Value) -> ApiResult<Value>,
+{
+    let key = info.key(ns, name);
+    for _ in 0..16 {
+        let kv = current(api, info, ns, name).await?;
+        if expected.is_some_and(|rv| rv != kv.mod_revision) {
+            return Err(conflict(info, name));
+        }
+        let old = from_kv(&kv)?;
+        let new = change(&old)?;
+        let mut adm = Admission { info, namespace: ns, field_validation: opts.field_validation, warnings: vec![] };
+        let mut obj = adm.update(&old, new, part == Part::Status)?;
+        let plan = if info.kind == "Service" { alloc::plan_service(&api.config, Some(&old), &mut obj)? } else { Plan::default() };
+        if same_object(&old, &obj) || opts.dry_run {
+            return Ok(Written { obj, warnings: adm.warnings });
+        }
+        if objects::is_terminating(&obj) && !has_finalizers(&obj) {
+            // The last finalizer is gone: the object is deleted now.
+            if commit_delete(api, &key, kv.mod_revision, &alloc::held_keys(&old)).await?.is_some() {
+                return Ok(Written { obj, warnings: adm.warnings });
+            }
+        } else {
+            match commit_put(api, &key, &obj, kv.mod_revision, &plan).await? {
+                Commit::Done(rev) => {
+                    objects::set_resource_version(&mut obj, rev);
+                    return Ok(Written { obj, warnings: adm.warnings });
+                }
+                Commit::Taken(r) if r.user_chosen => return Err(alloc::taken(name, &r)),
+                Commit::Taken(_) | Commit::ObjectConflict => {}
+            }
+        }
+        if expected.is_some() {
+            return Err(conflict(info, name));
+        }
+    }
+    Err(conflict(info, name))
+}
+
+/// Metadata finalizers, plus a Namespace's `spec.finalizers`.
+pub fn has_finalizers(obj: &Value) -> bool {
+    !objects::finalizers(obj).is_empty()
+        || obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+            && obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+}
+
+fn same_object(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+/// `POST pods/<name>/binding`: assign a pending pod to a node (the scheduler's one write).
+pub async fn binding(req: Req) -> ApiResult<Response> {
+    let body = crate::body::decode_object(&req.headers, &req.body)?;
+    let node = body.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let info = req.target.info;
+    let name = req.target.name()?.to_string();
+    if node.is_empty() {
+        return Err(ApiError::Invalid {
+            group_kind: "Binding".into(),
+            kind: "Binding".into(),
+            name,
+            causes: vec![tutti_core::FieldError::required("target.name")],
+        });
+    }
+    let opts = WriteOptions::from_req(&req)?;
+    update_with(&req.api, info, req.target.ns(), &name, Part::Main, None, &opts, |old| {
+        let current = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        if !current.is_empty() {
+            return Err(ApiError::ConflictMessage {
+                resource: info.group_resource(),
+                name: name.clone(),
+                message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{current}\""),
+            });
+        }
+        let mut new = old.clone();
+        new["spec"]["nodeName"] = json!(node);
+        Ok(new)
+    })
+    .await?;
+    // The PodScheduled condition is status: written through the status path.
+    update_with(&req.api, info, req.target.ns(), &name, Part::Status, None, &opts, |old| {
+        let mut new = old.clone();
+        let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": objects::now_rfc3339()});
+        let conds = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+        conds.push(cond);
+        new["status"]["conditions"] = Value::Array(conds);
+        Ok(new)
+    })
+    .await?;
+    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+    Ok(respond(&req, StatusCode::CREATED, status, &[]))
+}

@@ -1,0 +1,101 @@
+//! Serving HTTPS: our own accept loop (tokio-rustls → hyper-util's auto HTTP/1+2 builder)
+//! so each connection's verified client certificate becomes the requests' [`Identity`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::auth::Identity;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("invalid TLS material: {0}")]
+    Tls(String),
+    #[error("listener failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A rustls server config: our serving certificate, client certificates optional but, when
+/// presented, verified against the cluster CA. ALPN offers h2 and http/1.1.
+pub fn tls_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, ServeError> {
+    let tls = |e: &dyn std::fmt::Display| ServeError::Tls(e.to_string());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(ca.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| tls(&e))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| tls(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| tls(&e))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| tls(&e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The user named by a verified client certificate: CN is the name, O entries the groups.
+fn identity_of(cert: &CertificateDer<'_>) -> Option<Identity> {
+    let (cn, orgs) = crate::serve::subject::parse(cert.as_ref())?;
+    Some(Identity::User { name: cn, groups: orgs })
+}
+
+/// Accept connections until the listener fails; each connection is served on its own task.
+pub async fn serve_tls(listener: TcpListener, config: Arc<ServerConfig>, router: Router) -> Result<(), ServeError> {
+    let acceptor = TlsAcceptor::from(config);
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move { serve_connection(acceptor, tcp, peer, router).await });
+    }
+}
+
+async fn serve_connection(acceptor: TlsAcceptor, tcp: tokio::net::TcpStream, peer: SocketAddr, router: Router) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match acceptor.accept(tcp).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+    };
+    let identity = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(identity_of);
+    let svc = router.map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+        if let Some(id) = &identity {
+            req.extensions_mut().insert(id.clone());
+        }
+        req.map(axum::body::Body::new)
+    });
+    let result = auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(svc))
+        .await;
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+pub mod subject;

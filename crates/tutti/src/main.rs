@@ -1,0 +1,48 @@
+//! tutti: one binary for the manager (`server`), a one-machine cluster (`dev`) and the user
+//! commands (`apply`, `get`, ...). This file is glue: parse flags, set up tracing, start roles.
+
+mod kubeconfig;
+mod manager;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tutti", version, about = "A container orchestrator that speaks Kubernetes, in one binary")]
+struct Cli {
+    /// Kubeconfig for the client commands (default: $KUBECONFIG, then the dev cluster's).
+    #[arg(long, global = true, env = "TUTTI_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a one-machine cluster (manager and, later, an agent) for development.
+    Dev(manager::DevArgs),
+    /// Run a manager: the API server over the Raft store.
+    Server(manager::ServerArgs),
+    #[command(flatten)]
+    Client(tutti_cli::Command),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TUTTI_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => manager::run_dev(args).await,
+            Command::Server(args) => manager::run_server(args).await,
+            Command::Client(cmd) => tutti_cli::run(cmd, cli.kubeconfig).await,
+        }
+    })
+}

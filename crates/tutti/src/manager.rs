@@ -1,0 +1,152 @@
+//! Starting a manager: PKI, store, API server, in-process controllers, HTTPS listener, and
+//! the admin kubeconfig. `tutti dev` is a manager on 127.0.0.1 with a per-user data dir.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tutti_apiserver::{ApiConfig, ApiServer, Authenticator};
+use tutti_pki::{CertifiedKey, ClusterCa, Lifetime};
+use tutti_store::raft::RaftStore;
+
+use crate::kubeconfig;
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Where the cluster keeps its state [default: $HOME/.local/share/tutti/dev]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Port of the API server (HTTPS, on 127.0.0.1).
+    #[arg(long, default_value_t = 6443)]
+    port: u16,
+}
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// Where the manager keeps its state.
+    #[arg(long, default_value = "/var/lib/tutti")]
+    data_dir: PathBuf,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    listen: SocketAddr,
+    /// Address clients use to reach this manager (goes into the kubeconfig and certificate).
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
+}
+
+pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir {
+        Some(d) => d,
+        None => {
+            let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+            PathBuf::from(home).join(".local/share/tutti/dev")
+        }
+    };
+    let listen = SocketAddr::from(([127, 0, 0, 1], args.port));
+    run(Settings { data_dir, listen, advertise: listen.ip(), cluster: "tutti-dev" }).await
+}
+
+pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    let advertise = args.advertise_address.unwrap_or(if args.listen.ip().is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        args.listen.ip()
+    });
+    run(Settings { data_dir: args.data_dir, listen: args.listen, advertise, cluster: "tutti" }).await
+}
+
+struct Settings {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    advertise: IpAddr,
+    cluster: &'static str,
+}
+
+/// Load or create the admin's client certificate and bearer token.
+fn admin_credentials(ca: &ClusterCa, pki: &Path) -> anyhow::Result<(CertifiedKey, String)> {
+    let cert = match CertifiedKey::load(pki, "admin")? {
+        Some(c) => c,
+        None => {
+            let c = ca.issue_client("admin", &["system:masters"], Lifetime(std::time::Duration::from_secs(365 * 24 * 3600)))?;
+            c.save(pki, "admin")?;
+            c
+        }
+    };
+    let token_path = pki.join("admin.token");
+    let token = match std::fs::read_to_string(&token_path) {
+        Ok(t) => t.trim().to_string(),
+        Err(_) => {
+            let t = tutti_pki::random_token();
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&token_path)?;
+            f.write_all(t.as_bytes())?;
+            f.sync_all()?;
+            t
+        }
+    };
+    Ok((cert, token))
+}
+
+async fn run(s: Settings) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let pki = s.data_dir.join("pki");
+    let ca = ClusterCa::load_or_create(&pki)?;
+    let (admin, token) = admin_credentials(&ca, &pki)?;
+    let mut ips = vec![IpAddr::from([127, 0, 0, 1]), s.advertise];
+    if !s.listen.ip().is_unspecified() {
+        ips.push(s.listen.ip());
+    }
+    ips.dedup();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+    let mut dns = vec!["localhost".to_string(), "kubernetes".to_string(), "kubernetes.default".to_string()];
+    if !hostname.is_empty() {
+        dns.push(hostname);
+    }
+    let serving = ca.issue_server(&dns, &ips, Lifetime::default())?;
+
+    let store = RaftStore::open(&s.data_dir.join("store"), 1).await.context("opening the store")?;
+    let store = Arc::new(store);
+    let api = ApiServer::new(store.clone(), ApiConfig::default(), Authenticator { admin_token: Some(token) });
+    api.start().await.context("bootstrapping the cluster")?;
+    tutti_controllers::spawn_all(tutti_apiserver::client::in_process_client(&api));
+
+    let listener = tokio::net::TcpListener::bind(s.listen).await.with_context(|| format!("listening on {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    let server_url = format!("https://{}:{}", fmt_host(s.advertise), addr.port());
+    let kubeconfig_path = s.data_dir.join("kubeconfig.yaml");
+    kubeconfig::write(&kubeconfig_path, s.cluster, &server_url, ca.cert_pem(), &admin.cert_pem, &admin.key_pem)?;
+    let tls = tutti_apiserver::serve::tls_config(ca.cert_pem(), &serving.cert_pem, &serving.key_pem)?;
+    let serve = tokio::spawn(tutti_apiserver::serve::serve_tls(listener, tls, api.router()));
+    tracing::info!(url = %server_url, elapsed_ms = started.elapsed().as_millis() as u64, "API server ready");
+    println!("tutti: API server ready at {server_url} in {} ms", started.elapsed().as_millis());
+    println!("export KUBECONFIG={}", kubeconfig_path.display());
+
+    tokio::select! {
+        r = serve => { r??; }
+        _ = shutdown_signal() => { tracing::info!("shutting down"); }
+    }
+    store.shutdown().await?;
+    Ok(())
+}
+
+fn fmt_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,54 @@
+# Shared helpers for the end-to-end scripts: start a real `tutti dev`, talk to it with
+# kubectl, and assert on what a user sees. Sourced, not run.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+EXAMPLES="${EXAMPLES:-$ROOT/../shared/examples}"
+TUTTI="${TUTTI_BIN:-$ROOT/target/debug/tutti}"
+WORK="$(mktemp -d)"
+DEV_PID=""
+
+cleanup() {
+  if [ -n "$DEV_PID" ]; then kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# assert_contains <haystack> <needle> <what>
+assert_contains() { grep -qF -- "$2" <<<"$1" || fail "$3: expected to find '$2' in: $1"; }
+assert_not_contains() { ! grep -qF -- "$2" <<<"$1" || fail "$3: did not expect '$2' in: $1"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_dev: runs `tutti dev` in the background; sets KUBECONFIG, PORT, READY_MS.
+start_dev() {
+  [ -x "$TUTTI" ] || fail "tutti binary not found at $TUTTI (build it first)"
+  PORT="$(free_port)"
+  local start_ns; start_ns=$(date +%s%N)
+  TUTTI_LOG=warn "$TUTTI" dev --data-dir "$WORK/dev" --port "$PORT" >"$WORK/dev.out" 2>"$WORK/dev.err" &
+  DEV_PID=$!
+  for _ in $(seq 1 400); do
+    if curl -ksf "https://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
+      READY_MS=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+      export KUBECONFIG="$WORK/dev/kubeconfig.yaml"
+      for _ in $(seq 1 100); do [ -s "$KUBECONFIG" ] && return 0; sleep 0.02; done
+      fail "kubeconfig not written"
+    fi
+    kill -0 "$DEV_PID" 2>/dev/null || { cat "$WORK/dev.err" >&2; fail "tutti dev exited"; }
+    sleep 0.025
+  done
+  cat "$WORK/dev.err" >&2
+  fail "tutti dev not ready after 10 s"
+}
+
+# eventually <seconds> <command...>: retry until the command succeeds.
+eventually() {
+  local secs=$1; shift
+  local end=$(( $(date +%s) + secs ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$end" ] || { "$@" || true; fail "timed out after ${secs}s: $*"; }
+    sleep 0.2
+  done
+}

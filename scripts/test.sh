@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, builds, runs unit/integration tests
+# (cargo nextest) and the end-to-end scripts under e2e/ against the real binary and kubectl.
+# Usage: scripts/test.sh            (everything)
+#        scripts/test.sh --unit     (cargo tests only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: installing $1 needs root (run as root or install it yourself)" >&2
+    exit 1
+  fi
+}
+apt_updated=0
+ensure_pkg() { # ensure_pkg <command> <debian package>
+  command -v "$1" >/dev/null 2>&1 && return 0
+  need_root "$2"
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+log "prerequisites"
+command -v cargo >/dev/null || { echo "error: cargo (Rust 1.95+) is required" >&2; exit 1; }
+ensure_pkg curl curl
+ensure_pkg python3 python3
+if ! cargo nextest --version >/dev/null 2>&1; then cargo install --locked cargo-nextest; fi
+if ! command -v kubectl >/dev/null 2>&1; then
+  # kubectl is the reference client of the e2e tests. Debian 12 ships it as a package
+  # only in newer releases; fail with a clear message rather than skip.
+  echo "error: kubectl (1.32) is required for the end-to-end tests and was not found on PATH" >&2
+  exit 1
+fi
+
+log "build"
+cargo build --workspace --all-targets
+cargo build -p tutti
+
+log "unit and integration tests"
+cargo nextest run --workspace --no-fail-fast
+
+if [ "${1:-}" = "--unit" ]; then exit 0; fi
+
+log "end-to-end"
+export TUTTI_BIN="$PWD/target/debug/tutti"
+passed=0; failed=0
+for t in e2e/*.sh; do
+  echo "-- $t"
+  if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $t"; fi
+done
+echo
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" = 0 ]
