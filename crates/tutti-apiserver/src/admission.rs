@@ -11,6 +11,14 @@ use tutti_core::{FieldError, decode, defaults, validation};
 use crate::error::{ApiError, ApiResult};
 use crate::objects::{self, metadata_mut};
 
+/// Which part of an object an update may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Main,
+    Status,
+    Binding,
+}
+
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
@@ -118,6 +126,9 @@ impl Admission<'_> {
         if obj.get("spec").is_some() || info.kind == "Pod" {
             metadata_mut(&mut obj).insert("generation".into(), json!(1));
         }
+        if info.kind == "Job" {
+            job_selector(&mut obj);
+        }
         defaults::apply_defaults(info.kind, &mut obj);
         initial_status(info, &mut obj);
         let errors = validation::validate(info.kind, &obj);
@@ -127,10 +138,12 @@ impl Admission<'_> {
         Ok(obj)
     }
 
-    /// Prepare an update of `old` to `new`. `status_only` is the `/status` subresource:
-    /// only the status is taken from `new`; otherwise the status is kept from `old` for kinds
-    /// that have a status subresource.
-    pub fn update(&mut self, old: &Value, mut new: Value, status_only: bool) -> ApiResult<Value> {
+    /// Prepare an update of `old` to `new`. With [`Part::Status`] only the status is taken from
+    /// `new`; otherwise the status is kept from `old` for kinds that have a status subresource.
+    /// [`Part::Binding`] is the scheduler's write of `spec.nodeName`, which ordinary pod
+    /// updates may not change.
+    pub fn update(&mut self, old: &Value, mut new: Value, part: Part) -> ApiResult<Value> {
+        let status_only = part == Part::Status;
         self.check_shape(&mut new)?;
         let info = self.info;
         if objects::name(&new) != objects::name(old) {
@@ -182,7 +195,9 @@ impl Admission<'_> {
         }
         defaults::apply_defaults(info.kind, &mut obj);
         let mut errors = validation::validate(info.kind, &obj);
-        errors.extend(validation::validate_update(info.kind, old, &obj));
+        if part != Part::Binding {
+            errors.extend(validation::validate_update(info.kind, old, &obj));
+        }
         if !errors.is_empty() {
             return Err(invalid(info, objects::name(&obj), errors));
         }
@@ -198,6 +213,32 @@ impl Admission<'_> {
 /// (ConfigMap, Secret...) nothing (their generation is not tracked).
 fn spec_of(obj: &Value) -> Option<&Value> {
     obj.get("spec")
+}
+
+/// A Job selects its pods by its own uid unless the user chose `manualSelector`.
+fn job_selector(job: &mut Value) {
+    if job.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true) {
+        return;
+    }
+    let uid = objects::uid(job).to_string();
+    let name = objects::name(job).to_string();
+    job["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    let template_meta = &mut job["spec"]["template"]["metadata"];
+    if !template_meta.is_object() {
+        *template_meta = json!({});
+    }
+    let labels = &mut template_meta["labels"];
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        labels[k] = json!(v);
+    }
 }
 
 /// Status a freshly created object starts with.

@@ -114,7 +114,8 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
             let np = match p.get("nodePort").and_then(Value::as_i64) {
                 Some(np) => np,
                 None => {
-                    let same = old_ports.iter().find(|o| o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol"));
+                    let proto = |v: &Value| v.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string();
+                    let same = old_ports.iter().find(|o| o.get("port") == p.get("port") && proto(o) == proto(p));
                     match same.and_then(|o| o.get("nodePort")).and_then(Value::as_i64) {
                         Some(np) => np,
                         None => {

@@ -85,6 +85,8 @@ impl ApiServer {
             .route("/api/v1/{*rest}", any(handlers::core))
             .route("/apis/{group}/{version}/{*rest}", any(handlers::grouped))
             .fallback(handlers::not_found)
+            // Our own limit (body::MAX_BODY) answers with a Status; this only stops the read.
+            .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY + 1))
             .layer(axum::middleware::from_fn_with_state(self.clone(), auth::require));
         Router::new()
             .route("/healthz", get(health))

@@ -360,3 +360,111 @@ async fn tables_and_discovery_serve_kubectl() {
     let patch = &oa["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
     assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
 }
+
+#[tokio::test]
+async fn binding_status_and_deletecollection() {
+    let srv = TestServer::start().await;
+    let pods: Api<Pod> = Api::default_namespaced(srv.client().await);
+    for i in 0..3 {
+        pods.create(&PostParams::default(), &pod(&format!("p{i}"), json!({"batch": "x"}))).await.unwrap();
+    }
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p0"}, "target": {"kind": "Node", "name": "node-1"}});
+    let (code, body) =
+        srv.raw("POST", "/api/v1/namespaces/default/pods/p0/binding", "application/json", &binding.to_string()).await;
+    assert_eq!(code, 200, "{body}");
+    let p0 = pods.get("p0").await.unwrap();
+    assert_eq!(p0.spec.unwrap().node_name.as_deref(), Some("node-1"));
+    let conds = p0.status.unwrap().conditions.unwrap_or_default();
+    assert!(conds.iter().any(|c| c.type_ == "PodScheduled" && c.status == "True"));
+    // A second binding is a conflict: the scheduler must never move a pod.
+    let (code, _) =
+        srv.raw("POST", "/api/v1/namespaces/default/pods/p0/binding", "application/json", &binding.to_string()).await;
+    assert_eq!(code, 409);
+    let bound = pods.list(&ListParams::default().fields("spec.nodeName=node-1")).await.unwrap();
+    assert_eq!(bound.items.len(), 1);
+
+    // Status is written only through /status; the main resource ignores it.
+    let status = json!({"status": {"phase": "Running", "podIP": "10.244.0.5"}});
+    pods.patch_status("p1", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    let ignored = json!({"status": {"phase": "Failed"}, "metadata": {"labels": {"seen": "yes"}}});
+    pods.patch("p1", &PatchParams::default(), &Patch::Merge(&ignored)).await.unwrap();
+    let p1 = pods.get("p1").await.unwrap();
+    assert_eq!(p1.status.unwrap().phase.as_deref(), Some("Running"));
+    assert_eq!(p1.metadata.labels.unwrap()["seen"], "yes");
+
+    // A pod bound to a node terminates gracefully: it waits for its node (gracePeriod 0 finishes it).
+    pods.delete("p0", &DeleteParams::default()).await.unwrap();
+    let terminating = pods.get("p0").await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    pods.delete("p0", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
+    assert!(pods.get_opt("p0").await.unwrap().is_none());
+
+    pods.delete_collection(&DeleteParams::default(), &ListParams::default().labels("batch=x")).await.unwrap();
+    assert!(pods.list(&ListParams::default()).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn raw_watch_streams_bookmarks_and_gone() {
+    let srv = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client().await);
+    let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap();
+    let created = cms.create(&PostParams::default(), &c).await.unwrap();
+    let rv = created.metadata.resource_version.unwrap();
+    let client = srv.client().await;
+    // From a revision: only what came after it.
+    let req = http::Request::get(format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=1"))
+        .body(vec![])
+        .unwrap();
+    let mut lines = Box::pin(client.request_events::<serde_json::Value>(req).await.unwrap());
+    cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "v"}}))).await.unwrap();
+    match lines.next().await.unwrap().unwrap() {
+        kube::api::WatchEvent::Modified(obj) => assert_eq!(obj["data"]["k"], "v"),
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+    // timeoutSeconds ends the stream.
+    let end = tokio::time::timeout(Duration::from_secs(5), lines.next()).await.expect("the watch must end on its timeout");
+    assert!(end.is_none());
+
+    // After compaction, an old revision gets an ERROR event with 410.
+    for i in 0..5 {
+        let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("x{i}")}})).unwrap();
+        cms.create(&PostParams::default(), &c).await.unwrap();
+    }
+    srv.store.compact(srv.store.current_revision().await.unwrap()).await.unwrap();
+    let req = http::Request::get(format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}"))
+        .body(vec![])
+        .unwrap();
+    let mut lines = Box::pin(client.request_events::<serde_json::Value>(req).await.unwrap());
+    match lines.next().await.unwrap().unwrap() {
+        kube::api::WatchEvent::Error(status) => assert_eq!(status.code, 410),
+        other => panic!("expected ERROR 410, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn services_get_addresses_that_survive_replace() {
+    use k8s_openapi::api::core::v1::Service;
+    let srv = TestServer::start().await;
+    let svcs: Api<Service> = Api::default_namespaced(srv.client().await);
+    let body = json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}});
+    let created = svcs.create(&PostParams::default(), &serde_json::from_value(body.clone()).unwrap()).await.unwrap();
+    let spec = created.spec.clone().unwrap();
+    let ip = spec.cluster_ip.clone().unwrap();
+    assert!(ip.starts_with("10."), "{ip}");
+    let node_port = spec.ports.unwrap()[0].node_port.unwrap();
+    // A replace that leaves the addresses out keeps them (kubectl replace sends no clusterIP).
+    let mut replace: Service = serde_json::from_value(body).unwrap();
+    replace.metadata.resource_version = created.metadata.resource_version.clone();
+    let replaced = svcs.replace("web", &PostParams::default(), &replace).await.unwrap();
+    let spec = replaced.spec.unwrap();
+    assert_eq!(spec.cluster_ip.as_deref(), Some(ip.as_str()));
+    assert_eq!(spec.ports.unwrap()[0].node_port, Some(node_port));
+    // The same nodePort cannot be taken twice.
+    let clash = json!({"metadata": {"name": "other"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]}});
+    let err = svcs.create(&PostParams::default(), &serde_json::from_value(clash).unwrap()).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(s) if s.code == 422), "a taken nodePort is invalid");
+    // Deleting the service frees its port.
+    svcs.delete("web", &DeleteParams::default()).await.unwrap();
+    let reuse = json!({"metadata": {"name": "again"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]}});
+    svcs.create(&PostParams::default(), &serde_json::from_value(reuse).unwrap()).await.unwrap();
+}

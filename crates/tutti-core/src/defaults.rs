@@ -12,6 +12,7 @@ mod legacy;
 mod pod;
 
 pub use legacy::{default_seed_deployment, preferred_api_version};
+pub use pod::default_image_pull_policy;
 
 /// Applies Kubernetes' defaults for `kind` to `obj` in place. Unknown kinds are left alone;
 /// fields of the wrong JSON type are skipped (typed decoding reports them).

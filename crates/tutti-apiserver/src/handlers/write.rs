@@ -11,6 +11,7 @@ use tutti_store::{Compare, KeyValue, Txn, TxnOp};
 use super::{Req, respond};
 use crate::ApiServer;
 use crate::admission::{Admission, FieldValidation};
+pub use crate::admission::Part;
 use crate::alloc::{self, Plan};
 use crate::error::{ApiError, ApiResult};
 use crate::objects::{self, from_kv, to_bytes};
@@ -99,13 +100,6 @@ pub async fn current(api: &ApiServer, info: &ResourceInfo, ns: Option<&str>, nam
     api.store.get(&info.key(ns, name)).await?.ok_or_else(|| not_found(info, name))
 }
 
-/// Which part of the object an update may change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Main,
-    Status,
-}
-
 /// Read-modify-write with optimistic concurrency: read the object, compute its new form with
 /// `change`, admit it and commit if nobody wrote in between; otherwise read again. With a
 /// caller precondition (`expected`), a concurrent write is a 409 instead of a retry.
@@ -129,10 +123,15 @@ where
             return Err(conflict(info, name));
         }
         let old = from_kv(&kv)?;
-        let new = change(&old)?;
+        let mut new = change(&old)?;
+        // Service addresses carry over from the old object before validation sees it.
+        let plan = if info.kind == "Service" && part == Part::Main {
+            alloc::plan_service(&api.config, Some(&old), &mut new)?
+        } else {
+            Plan::default()
+        };
         let mut adm = Admission { info, namespace: ns, field_validation: opts.field_validation, warnings: vec![] };
-        let mut obj = adm.update(&old, new, part == Part::Status)?;
-        let plan = if info.kind == "Service" { alloc::plan_service(&api.config, Some(&old), &mut obj)? } else { Plan::default() };
+        let mut obj = adm.update(&old, new, part)?;
         if same_object(&old, &obj) || opts.dry_run {
             return Ok(Written { obj, warnings: adm.warnings });
         }
@@ -191,7 +190,7 @@ pub async fn binding(req: Req) -> ApiResult<Response> {
         });
     }
     let opts = WriteOptions::from_req(&req)?;
-    update_with(&req.api, info, req.target.ns(), &name, Part::Main, None, &opts, |old| {
+    update_with(&req.api, info, req.target.ns(), &name, Part::Binding, None, &opts, |old| {
         let current = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
         if !current.is_empty() {
             return Err(ApiError::ConflictMessage {

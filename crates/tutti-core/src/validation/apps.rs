@@ -89,8 +89,8 @@ pub(super) fn validate_selector_and_template(
 
 fn capitalized(what: &str) -> &str {
     match what {
-        "deployment" => "Deployment",
-        "replicaset" => "ReplicaSet",
+        // Deployments are checked as their ReplicaSets, and Kubernetes words it so.
+        "deployment" | "replicaset" => "ReplicaSet",
         "daemonset" => "DaemonSet",
         "statefulset" => "StatefulSet",
         other => other,

@@ -3,13 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, HTTPGetAction, Probe, ResourceRequirements,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, EnvVar, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::meta::nonnegative;
 use super::path::{Path, q};
 use crate::error::FieldError;
 use crate::names;

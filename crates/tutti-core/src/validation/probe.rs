@@ -5,11 +5,15 @@ use k8s_openapi::api::core::v1::{Container, HTTPGetAction, Probe};
 
 use super::container::{ContainerRole, validate_port_num_or_name};
 use super::meta::nonnegative;
-use super::path::Path;
+use super::path::{Path, q};
 use crate::error::FieldError;
 use crate::names;
 
-pub(super) fn validate_probes_and_hooks(c: &Container, path: &Path, role: ContainerRole) -> Vec<FieldError> {
+pub(super) fn validate_probes_and_hooks(
+    c: &Container,
+    path: &Path,
+    role: ContainerRole,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let probes = [
         ("livenessProbe", &c.liveness_probe),
