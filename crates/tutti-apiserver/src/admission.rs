@@ -50,7 +50,12 @@ pub struct Admission<'a> {
 }
 
 fn invalid(info: &ResourceInfo, name: &str, causes: Vec<FieldError>) -> ApiError {
-    ApiError::Invalid { group_kind: info.group_kind(), kind: info.kind.to_string(), name: name.to_string(), causes }
+    ApiError::Invalid {
+        group_kind: info.group_kind(),
+        kind: info.kind.to_string(),
+        name: name.to_string(),
+        causes,
+    }
 }
 
 impl Admission<'_> {
@@ -100,10 +105,12 @@ impl Admission<'_> {
                     let causes = unknown.iter().map(FieldError::unknown).collect();
                     return Err(invalid(info, objects::name(obj), causes));
                 }
-                self.warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+                self.warnings
+                    .extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
             }
         }
-        decode::decode_typed(info.kind, obj).map_err(|causes| invalid(info, objects::name(obj), causes))
+        decode::decode_typed(info.kind, obj)
+            .map_err(|causes| invalid(info, objects::name(obj), causes))
     }
 
     /// Prepare a new object for creation: shape checks, system metadata, defaults, validation.
@@ -111,15 +118,29 @@ impl Admission<'_> {
         self.check_shape(&mut obj)?;
         let info = self.info;
         let meta = metadata_mut(&mut obj);
-        for f in ["uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "generation"] {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "generation",
+        ] {
             meta.remove(f);
         }
-        let has_name = meta.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-        if !has_name {
-            if let Some(prefix) = meta.get("generateName").and_then(Value::as_str).filter(|p| !p.is_empty()) {
-                let name = format!("{prefix}{}", random_suffix());
-                meta.insert("name".into(), json!(name));
-            }
+        let has_name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !has_name
+            && let Some(prefix) = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+        {
+            let name = format!("{prefix}{}", random_suffix());
+            meta.insert("name".into(), json!(name));
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(objects::now_rfc3339()));
@@ -173,7 +194,13 @@ impl Admission<'_> {
         // System metadata is the server's, whatever the client sent.
         let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
         let meta = metadata_mut(&mut obj);
-        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match old_meta.get(f) {
                 Some(v) => meta.insert(f.to_string(), v.clone()),
                 None => meta.remove(f),
@@ -202,7 +229,10 @@ impl Admission<'_> {
             return Err(invalid(info, objects::name(&obj), errors));
         }
         if spec_of(old) != spec_of(&obj) {
-            let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             metadata_mut(&mut obj).insert("generation".into(), json!(generation + 1));
         }
         Ok(obj)
@@ -292,5 +322,7 @@ pub fn qos_class(pod: &Value) -> &'static str {
 pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }

@@ -38,23 +38,35 @@ fn range_size(prefix: u8) -> u32 {
 
 fn in_range(cfg: &ApiConfig, ip: Ipv4Addr) -> bool {
     let (base, prefix) = cfg.service_cidr;
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    };
     (u32::from(ip) & mask) == (u32::from(base) & mask)
 }
 
 fn wants_node_ports(svc: &Value) -> bool {
-    matches!(svc.pointer("/spec/type").and_then(Value::as_str), Some("NodePort") | Some("LoadBalancer"))
+    matches!(
+        svc.pointer("/spec/type").and_then(Value::as_str),
+        Some("NodePort") | Some("LoadBalancer")
+    )
 }
 
 /// Every reservation key a stored service holds.
 pub fn held_keys(svc: &Value) -> Vec<String> {
     let mut keys = Vec::new();
-    if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str) {
-        if ip.parse::<Ipv4Addr>().is_ok() {
-            keys.push(format!("{IP_PREFIX}{ip}"));
-        }
+    if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str)
+        && ip.parse::<Ipv4Addr>().is_ok()
+    {
+        keys.push(format!("{IP_PREFIX}{ip}"));
     }
-    for p in svc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+    for p in svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(np) = p.get("nodePort").and_then(Value::as_i64) {
             keys.push(format!("{PORT_PREFIX}{np}"));
         }
@@ -67,10 +79,18 @@ pub fn held_keys(svc: &Value) -> Vec<String> {
 pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> ApiResult<Plan> {
     let mut plan = Plan::default();
     let mut rng = rand::rng();
-    let is_external_name = svc.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
+    let is_external_name =
+        svc.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
     // Cluster IP: kept from the old object, taken as given, or picked at random.
-    let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).map(str::to_string);
-    let given = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+    let old_ip = old
+        .and_then(|o| o.pointer("/spec/clusterIP"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let given = svc
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let ip = match (&old_ip, given.as_str()) {
         (Some(old), "") => old.clone(),
         (_, "") if is_external_name => String::new(),
@@ -80,18 +100,35 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
             let size = range_size(prefix);
             let offset = rng.random_range(2..size.saturating_sub(1).max(3));
             let ip = Ipv4Addr::from(u32::from(base).wrapping_add(offset)).to_string();
-            plan.reserve.push(Reservation { key: format!("{IP_PREFIX}{ip}"), user_chosen: false, field: "spec.clusterIPs".into(), value: ip.clone() });
+            plan.reserve.push(Reservation {
+                key: format!("{IP_PREFIX}{ip}"),
+                user_chosen: false,
+                field: "spec.clusterIPs".into(),
+                value: ip.clone(),
+            });
             ip
         }
         (_, "None") => "None".into(),
         (Some(old), ip) if old == ip => ip.to_string(),
         (_, ip) => {
-            let parsed: Ipv4Addr = ip.parse().map_err(|_| invalid_ip(ip, "must be a valid IP address"))?;
+            let parsed: Ipv4Addr = ip
+                .parse()
+                .map_err(|_| invalid_ip(ip, "must be a valid IP address"))?;
             if !in_range(cfg, parsed) {
                 let (b, p) = cfg.service_cidr;
-                return Err(invalid_ip(ip, &format!("failed to allocate IP {ip}: provided IP is not in the valid range. The range of valid IPs is {b}/{p}")));
+                return Err(invalid_ip(
+                    ip,
+                    &format!(
+                        "failed to allocate IP {ip}: provided IP is not in the valid range. The range of valid IPs is {b}/{p}"
+                    ),
+                ));
             }
-            plan.reserve.push(Reservation { key: format!("{IP_PREFIX}{ip}"), user_chosen: true, field: "spec.clusterIPs".into(), value: ip.to_string() });
+            plan.reserve.push(Reservation {
+                key: format!("{IP_PREFIX}{ip}"),
+                user_chosen: true,
+                field: "spec.clusterIPs".into(),
+                value: ip.to_string(),
+            });
             ip.to_string()
         }
     };
@@ -100,7 +137,11 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
         svc["spec"]["clusterIPs"] = json!([ip]);
     }
     // Node ports.
-    let old_ports: Vec<Value> = old.and_then(|o| o.pointer("/spec/ports")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let old_ports: Vec<Value> = old
+        .and_then(|o| o.pointer("/spec/ports"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let keep_ports = wants_node_ports(svc);
     let mut held: Vec<i64> = Vec::new();
     if let Some(ports) = svc.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
@@ -114,13 +155,26 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
             let np = match p.get("nodePort").and_then(Value::as_i64) {
                 Some(np) => np,
                 None => {
-                    let proto = |v: &Value| v.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string();
-                    let same = old_ports.iter().find(|o| o.get("port") == p.get("port") && proto(o) == proto(p));
+                    let proto = |v: &Value| {
+                        v.get("protocol")
+                            .and_then(Value::as_str)
+                            .unwrap_or("TCP")
+                            .to_string()
+                    };
+                    let same = old_ports
+                        .iter()
+                        .find(|o| o.get("port") == p.get("port") && proto(o) == proto(p));
                     match same.and_then(|o| o.get("nodePort")).and_then(Value::as_i64) {
                         Some(np) => np,
                         None => {
-                            let np = i64::from(rng.random_range(cfg.node_ports.0..=cfg.node_ports.1));
-                            plan.reserve.push(Reservation { key: format!("{PORT_PREFIX}{np}"), user_chosen: false, field: format!("spec.ports[{i}].nodePort"), value: np.to_string() });
+                            let np =
+                                i64::from(rng.random_range(cfg.node_ports.0..=cfg.node_ports.1));
+                            plan.reserve.push(Reservation {
+                                key: format!("{PORT_PREFIX}{np}"),
+                                user_chosen: false,
+                                field: format!("spec.ports[{i}].nodePort"),
+                                value: np.to_string(),
+                            });
                             p["nodePort"] = json!(np);
                             held.push(np);
                             continue;
@@ -128,17 +182,32 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
                     }
                 }
             };
-            let was_held = old.map(held_keys).unwrap_or_default().contains(&format!("{PORT_PREFIX}{np}"));
+            let was_held = old
+                .map(held_keys)
+                .unwrap_or_default()
+                .contains(&format!("{PORT_PREFIX}{np}"));
             if !was_held {
                 if np < i64::from(cfg.node_ports.0) || np > i64::from(cfg.node_ports.1) {
                     return Err(ApiError::Invalid {
                         group_kind: "Service".into(),
                         kind: "Service".into(),
                         name: String::new(),
-                        causes: vec![FieldError::invalid(format!("spec.ports[{i}].nodePort"), np, format!("provided port is not in the valid range. The range of valid ports is {}-{}", cfg.node_ports.0, cfg.node_ports.1))],
+                        causes: vec![FieldError::invalid(
+                            format!("spec.ports[{i}].nodePort"),
+                            np,
+                            format!(
+                                "provided port is not in the valid range. The range of valid ports is {}-{}",
+                                cfg.node_ports.0, cfg.node_ports.1
+                            ),
+                        )],
                     });
                 }
-                plan.reserve.push(Reservation { key: format!("{PORT_PREFIX}{np}"), user_chosen: true, field: format!("spec.ports[{i}].nodePort"), value: np.to_string() });
+                plan.reserve.push(Reservation {
+                    key: format!("{PORT_PREFIX}{np}"),
+                    user_chosen: true,
+                    field: format!("spec.ports[{i}].nodePort"),
+                    value: np.to_string(),
+                });
             }
             p["nodePort"] = json!(np);
             held.push(np);
@@ -146,7 +215,10 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
     }
     if let Some(old) = old {
         let now_held = held_keys(svc);
-        plan.release = held_keys(old).into_iter().filter(|k| !now_held.contains(k)).collect();
+        plan.release = held_keys(old)
+            .into_iter()
+            .filter(|k| !now_held.contains(k))
+            .collect();
     }
     Ok(plan)
 }
@@ -156,14 +228,21 @@ fn invalid_ip(ip: &str, detail: &str) -> ApiError {
         group_kind: "Service".into(),
         kind: "Service".into(),
         name: String::new(),
-        causes: vec![FieldError::invalid("spec.clusterIPs", format!("[\"{ip}\"]"), detail)],
+        causes: vec![FieldError::invalid(
+            "spec.clusterIPs",
+            format!("[\"{ip}\"]"),
+            detail,
+        )],
     }
 }
 
 /// The error for a user-chosen value someone else holds.
 pub fn taken(name: &str, r: &Reservation) -> ApiError {
     let detail = if r.key.starts_with(IP_PREFIX) {
-        format!("failed to allocate IP {}: provided IP is already allocated", r.value)
+        format!(
+            "failed to allocate IP {}: provided IP is already allocated",
+            r.value
+        )
     } else {
         "provided port is already allocated".to_string()
     };
@@ -182,7 +261,8 @@ mod tests {
     #[test]
     fn cluster_ip_and_node_ports_are_allocated_in_range() {
         let cfg = ApiConfig::default();
-        let mut svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut svc =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
         let plan = plan_service(&cfg, None, &mut svc).unwrap();
         let ip: Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
         assert!(in_range(&cfg, ip));
@@ -191,13 +271,15 @@ mod tests {
         assert_eq!(plan.reserve.len(), 2);
         // An update keeps both and reserves nothing new.
         let old = svc.clone();
-        let mut new = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut new =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
         let plan = plan_service(&cfg, Some(&old), &mut new).unwrap();
         assert!(plan.reserve.is_empty() && plan.release.is_empty());
         assert_eq!(new["spec"]["clusterIP"], old["spec"]["clusterIP"]);
         assert_eq!(new["spec"]["ports"][0]["nodePort"], np);
         // Switching to ClusterIP gives the node port back.
-        let mut cip = json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut cip =
+            json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80, "protocol": "TCP"}]}});
         let plan = plan_service(&cfg, Some(&old), &mut cip).unwrap();
         assert_eq!(plan.release, vec![format!("{PORT_PREFIX}{np}")]);
     }
@@ -206,10 +288,22 @@ mod tests {
     fn out_of_range_choices_are_invalid() {
         let cfg = ApiConfig::default();
         let mut svc = json!({"spec": {"clusterIP": "192.168.1.1", "ports": [{"port": 80}]}});
-        assert!(matches!(plan_service(&cfg, None, &mut svc), Err(ApiError::Invalid { .. })));
-        let mut svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}});
-        assert!(matches!(plan_service(&cfg, None, &mut svc), Err(ApiError::Invalid { .. })));
+        assert!(matches!(
+            plan_service(&cfg, None, &mut svc),
+            Err(ApiError::Invalid { .. })
+        ));
+        let mut svc =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}});
+        assert!(matches!(
+            plan_service(&cfg, None, &mut svc),
+            Err(ApiError::Invalid { .. })
+        ));
         let mut headless = json!({"spec": {"clusterIP": "None", "ports": [{"port": 80}]}});
-        assert!(plan_service(&cfg, None, &mut headless).unwrap().reserve.is_empty());
+        assert!(
+            plan_service(&cfg, None, &mut headless)
+                .unwrap()
+                .reserve
+                .is_empty()
+        );
     }
 }

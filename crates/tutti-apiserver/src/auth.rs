@@ -32,8 +32,10 @@ pub struct Authenticator {
 impl Authenticator {
     fn by_token(&self, token: &str) -> Option<Identity> {
         let admin = self.admin_token.as_deref()?;
-        constant_time_eq(admin.as_bytes(), token.as_bytes())
-            .then(|| Identity::User { name: "admin".into(), groups: vec!["system:masters".into()] })
+        constant_time_eq(admin.as_bytes(), token.as_bytes()).then(|| Identity::User {
+            name: "admin".into(),
+            groups: vec!["system:masters".into()],
+        })
     }
 }
 

@@ -23,7 +23,13 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -32,9 +38,9 @@ pub fn patch_type(headers: &HeaderMap) -> ApiResult<PatchType> {
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/merge-patch+json" => Ok(PatchType::Merge),
         "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
-        "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => {
-            Ok(PatchType::Apply)
-        }
+        "application/apply-patch+yaml"
+        | "application/apply-patch+json"
+        | "application/apply-patch+cbor" => Ok(PatchType::Apply),
         other => Err(ApiError::UnsupportedMediaType(other.to_string())),
     }
 }
@@ -51,18 +57,22 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let looks_json = matches!(first, Some(b'{') | Some(b'['));
     if ct.contains("yaml") && !looks_json {
-        let text = std::str::from_utf8(body).map_err(|e| ApiError::BadRequest(format!("body is not UTF-8: {e}")))?;
+        let text = std::str::from_utf8(body)
+            .map_err(|e| ApiError::BadRequest(format!("body is not UTF-8: {e}")))?;
         return serde_saphyr::from_str::<Value>(text)
             .map_err(|e| ApiError::BadRequest(format!("error decoding YAML body: {e}")));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("error decoding JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("error decoding JSON body: {e}")))
 }
 
 /// Decode a body that must be a JSON object.
 pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let v = decode(headers, body)?;
     if !v.is_object() {
-        return Err(ApiError::BadRequest("the request body must be an object".into()));
+        return Err(ApiError::BadRequest(
+            "the request body must be an object".into(),
+        ));
     }
     Ok(v)
 }
@@ -80,21 +90,37 @@ mod tests {
     #[test]
     fn hostile_bodies_are_bad_requests() {
         let deep = "[".repeat(100_000);
-        assert!(matches!(decode(&h("application/json"), deep.as_bytes()), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            decode(&h("application/json"), deep.as_bytes()),
+            Err(ApiError::BadRequest(_))
+        ));
         let bomb = "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
         // Either refused, or bounded: never a crash or an explosion of memory.
         if let Ok(v) = decode(&h("application/apply-patch+yaml"), bomb.as_bytes()) {
             assert!(v.to_string().len() < 50 * 1024 * 1024);
         }
         let big = vec![b' '; MAX_BODY + 1];
-        assert!(matches!(decode(&h("application/json"), &big), Err(ApiError::TooLarge { .. })));
-        assert!(matches!(decode_object(&h("application/json"), b"[1]"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(decode(&h("application/json"), b"{\"a\":"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            decode(&h("application/json"), &big),
+            Err(ApiError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            decode_object(&h("application/json"), b"[1]"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            decode(&h("application/json"), b"{\"a\":"),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]
     fn yaml_and_json_bodies_decode() {
-        let v = decode(&h("application/apply-patch+yaml"), b"kind: Pod\nmetadata:\n  name: x\n").unwrap();
+        let v = decode(
+            &h("application/apply-patch+yaml"),
+            b"kind: Pod\nmetadata:\n  name: x\n",
+        )
+        .unwrap();
         assert_eq!(v["metadata"]["name"], "x");
         let v = decode(&h("application/json"), br#"{"kind":"Pod"}"#).unwrap();
         assert_eq!(v["kind"], "Pod");

@@ -10,7 +10,8 @@ use crate::ApiServer;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::create::create_object;
 
-pub const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const DEFAULT_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 pub async fn ensure_defaults(api: &Arc<ApiServer>) -> ApiResult<()> {
     let info = registry::find_by_plural("", "namespaces").ok_or(ApiError::NoSuchResource)?;

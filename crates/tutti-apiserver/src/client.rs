@@ -9,10 +9,12 @@ use tower::ServiceExt;
 use crate::{ApiServer, Identity};
 
 pub fn in_process_client(api: &Arc<ApiServer>) -> kube::Client {
-    let svc = api.router().map_request(|req: axum::http::Request<kube::client::Body>| {
-        let mut req = req.map(axum::body::Body::new);
-        req.extensions_mut().insert(Identity::Internal);
-        req
-    });
+    let svc = api
+        .router()
+        .map_request(|req: axum::http::Request<kube::client::Body>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(Identity::Internal);
+            req
+        });
     kube::Client::new(svc, "default")
 }

@@ -42,23 +42,41 @@ fn group_json(name: &str, version: &str) -> Value {
 }
 
 pub async fn groups() -> Json<Value> {
-    let groups: Vec<Value> = registry::groups().into_iter().map(|(g, v)| group_json(g, v)).collect();
+    let groups: Vec<Value> = registry::groups()
+        .into_iter()
+        .map(|(g, v)| group_json(g, v))
+        .collect();
     Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 }
 
 pub async fn group(Path(group): Path<String>) -> ApiResult<Json<Value>> {
-    let (g, v) = registry::groups().into_iter().find(|(g, _)| *g == group).ok_or(ApiError::NoSuchResource)?;
+    let (g, v) = registry::groups()
+        .into_iter()
+        .find(|(g, _)| *g == group)
+        .ok_or(ApiError::NoSuchResource)?;
     let mut doc = group_json(g, v);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
     Ok(Json(doc))
 }
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 fn resource_list(group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         resources.push(resource_json(r));
         for s in r.subresources {
             let mut sub = json!({
@@ -75,7 +93,11 @@ fn resource_list(group: &str, version: &str) -> Value {
             resources.push(sub);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
 
@@ -104,7 +126,10 @@ pub async fn group_resources(
     State(_api): State<Arc<ApiServer>>,
     Path((group, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    if !registry::groups().iter().any(|(g, v)| *g == group && *v == version) {
+    if !registry::groups()
+        .iter()
+        .any(|(g, v)| *g == group && *v == version)
+    {
         return Err(ApiError::NoSuchResource);
     }
     Ok(Json(resource_list(&group, &version)))

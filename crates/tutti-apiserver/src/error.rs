@@ -19,9 +19,18 @@ pub enum ApiError {
     )]
     Conflict { resource: String, name: String },
     #[error("{message}")]
-    ConflictMessage { resource: String, name: String, message: String },
+    ConflictMessage {
+        resource: String,
+        name: String,
+        message: String,
+    },
     #[error("{group_kind} \"{name}\" is invalid: {}", join_causes(causes))]
-    Invalid { group_kind: String, kind: String, name: String, causes: Vec<FieldError> },
+    Invalid {
+        group_kind: String,
+        kind: String,
+        name: String,
+        causes: Vec<FieldError>,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -46,16 +55,20 @@ pub enum ApiError {
 
 fn join_causes(causes: &[FieldError]) -> String {
     let parts: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
-    if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) }
+    if parts.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
 }
 
 impl ApiError {
     pub fn code(&self) -> StatusCode {
         match self {
             ApiError::NotFound { .. } | ApiError::NoSuchResource => StatusCode::NOT_FOUND,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ConflictMessage { .. } => {
-                StatusCode::CONFLICT
-            }
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ConflictMessage { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -102,7 +115,12 @@ impl ApiError {
                 }
                 details.insert("kind".into(), json!(kind));
             }
-            ApiError::Invalid { group_kind, kind, name, causes } => {
+            ApiError::Invalid {
+                group_kind,
+                kind,
+                name,
+                causes,
+            } => {
                 let group = group_kind.split_once('.').map(|(_, g)| g).unwrap_or("");
                 details.insert("name".into(), json!(name));
                 if !group.is_empty() {
@@ -145,7 +163,13 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Compacted { requested, compacted } => ApiError::Gone { requested, compacted },
+            StoreError::Compacted {
+                requested,
+                compacted,
+            } => ApiError::Gone {
+                requested,
+                compacted,
+            },
             StoreError::FutureRevision { requested, current } => ApiError::Unavailable(format!(
                 "Too large resource version: {requested}, current resource version: {current}"
             )),

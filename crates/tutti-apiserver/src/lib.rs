@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod bootstrap;
 pub mod client;
+pub mod compaction;
 pub mod discovery;
 pub mod error;
 pub mod handlers;
@@ -42,7 +43,10 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { service_cidr: (std::net::Ipv4Addr::new(10, 96, 0, 0), 12), node_ports: (30000, 32767) }
+        ApiConfig {
+            service_cidr: (std::net::Ipv4Addr::new(10, 96, 0, 0), 12),
+            node_ports: (30000, 32767),
+        }
     }
 }
 
@@ -56,7 +60,12 @@ pub struct ApiServer {
 
 impl ApiServer {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig, auth: Authenticator) -> Arc<ApiServer> {
-        Arc::new(ApiServer { store, config, auth, ready: AtomicBool::new(false) })
+        Arc::new(ApiServer {
+            store,
+            config,
+            auth,
+            ready: AtomicBool::new(false),
+        })
     }
 
     /// Create the built-in namespaces and mark the server ready.
@@ -87,7 +96,10 @@ impl ApiServer {
             .fallback(handlers::not_found)
             // Our own limit (body::MAX_BODY) answers with a Status; this only stops the read.
             .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY + 1))
-            .layer(axum::middleware::from_fn_with_state(self.clone(), auth::require));
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                auth::require,
+            ));
         Router::new()
             .route("/healthz", get(health))
             .route("/livez", get(health))
@@ -101,7 +113,9 @@ async fn health() -> &'static str {
     "ok"
 }
 
-async fn readyz(axum::extract::State(api): axum::extract::State<Arc<ApiServer>>) -> axum::response::Response {
+async fn readyz(
+    axum::extract::State(api): axum::extract::State<Arc<ApiServer>>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     if api.is_ready() {
         "ok".into_response()

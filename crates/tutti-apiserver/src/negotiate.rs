@@ -14,7 +14,10 @@ pub enum Format {
 /// The first acceptable format in the Accept list (clients list their preference first and
 /// always end with plain `application/json`).
 pub fn format(headers: &HeaderMap) -> Format {
-    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     for part in accept.split(',') {
         let part = part.trim();
         if part.contains("as=Table") {
@@ -39,7 +42,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json".parse().unwrap());
         assert_eq!(format(&h), Format::Table);
-        h.insert(ACCEPT, "application/vnd.kubernetes.protobuf,application/json".parse().unwrap());
+        h.insert(
+            ACCEPT,
+            "application/vnd.kubernetes.protobuf,application/json"
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(format(&h), Format::Json);
         assert_eq!(format(&HeaderMap::new()), Format::Json);
     }

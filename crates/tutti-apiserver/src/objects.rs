@@ -14,8 +14,8 @@ pub fn from_kv(kv: &KeyValue) -> ApiResult<Value> {
 }
 
 pub fn from_bytes(value: &[u8], revision: Revision) -> ApiResult<Value> {
-    let mut obj: Value =
-        serde_json::from_slice(value).map_err(|e| ApiError::Internal(format!("stored object is not JSON: {e}")))?;
+    let mut obj: Value = serde_json::from_slice(value)
+        .map_err(|e| ApiError::Internal(format!("stored object is not JSON: {e}")))?;
     set_resource_version(&mut obj, revision);
     Ok(obj)
 }
@@ -26,7 +26,9 @@ pub fn to_bytes(obj: &Value) -> ApiResult<Bytes> {
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    serde_json::to_vec(&obj).map(Bytes::from).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_vec(&obj)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 pub fn set_resource_version(obj: &mut Value, revision: Revision) {
@@ -62,7 +64,11 @@ pub fn labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
     obj.get("metadata")
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -70,7 +76,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.get("metadata")
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -83,9 +93,11 @@ pub fn parse_rv(rv: &str) -> ApiResult<Option<Revision>> {
     if rv.is_empty() {
         return Ok(None);
     }
-    rv.parse::<Revision>()
-        .map(Some)
-        .map_err(|_| ApiError::BadRequest(format!("invalid resource version {rv:?}: must be an integer")))
+    rv.parse::<Revision>().map(Some).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "invalid resource version {rv:?}: must be an integer"
+        ))
+    })
 }
 
 /// Now, at second precision, as Kubernetes' `metav1.Time` prints it.

@@ -29,9 +29,15 @@ pub async fn index() -> Json<Value> {
 
 pub async fn document(Path(path): Path<String>) -> ApiResult<Json<Value>> {
     let path = path.trim_matches('/');
-    let (_, group, version) = gv_paths().into_iter().find(|(p, _, _)| p == path).ok_or(ApiError::NoSuchResource)?;
+    let (_, group, version) = gv_paths()
+        .into_iter()
+        .find(|(p, _, _)| p == path)
+        .ok_or(ApiError::NoSuchResource)?;
     let mut paths = Map::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         resource_paths(r, &mut paths);
     }
     Ok(Json(json!({
@@ -72,8 +78,16 @@ const LIST_PARAMS: &[&str] = &[
 ];
 
 fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
-    let base = if r.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{}/{}", r.group, r.version) };
-    let scoped = if r.namespaced { format!("{base}/namespaces/{{namespace}}/{}", r.plural) } else { format!("{base}/{}", r.plural) };
+    let base = if r.group.is_empty() {
+        "/api/v1".to_string()
+    } else {
+        format!("/apis/{}/{}", r.group, r.version)
+    };
+    let scoped = if r.namespaced {
+        format!("{base}/namespaces/{{namespace}}/{}", r.plural)
+    } else {
+        format!("{base}/{}", r.plural)
+    };
     let mut path_params = vec![];
     if r.namespaced {
         path_params.push(param("namespace", "path"));
@@ -88,13 +102,21 @@ fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
         }),
     );
     if r.namespaced {
-        paths.insert(format!("{base}/{}", r.plural), json!({"get": op(r, "list", r.kind, LIST_PARAMS)}));
+        paths.insert(
+            format!("{base}/{}", r.plural),
+            json!({"get": op(r, "list", r.kind, LIST_PARAMS)}),
+        );
     }
     let mut item_params = path_params;
     item_params.push(param("name", "path"));
     let item = format!("{scoped}/{{name}}");
     let patch = |kind| {
-        let mut p = op(r, "patch", kind, &["dryRun", "fieldManager", "fieldValidation", "force"]);
+        let mut p = op(
+            r,
+            "patch",
+            kind,
+            &["dryRun", "fieldManager", "fieldValidation", "force"],
+        );
         p["requestBody"] = json!({"content": {
             "application/json-patch+json": {}, "application/merge-patch+json": {},
             "application/strategic-merge-patch+json": {}, "application/apply-patch+yaml": {}}});

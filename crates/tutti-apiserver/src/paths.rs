@@ -31,7 +31,9 @@ impl Target {
 pub fn parse(group: &str, version: &str, rest: &str) -> ApiResult<Target> {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let lookup = |plural: &str| -> ApiResult<&'static ResourceInfo> {
-        registry::find_by_plural(group, plural).filter(|r| r.version == version).ok_or(ApiError::NoSuchResource)
+        registry::find_by_plural(group, plural)
+            .filter(|r| r.version == version)
+            .ok_or(ApiError::NoSuchResource)
     };
     let t = |info, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| Target {
         info,
@@ -57,10 +59,11 @@ pub fn parse(group: &str, version: &str, rest: &str) -> ApiResult<Target> {
         if target.info.namespaced != target.namespace.is_some() && target.name.is_some() {
             return Err(ApiError::NoSuchResource);
         }
-        if let Some(sub) = &target.sub {
-            if target.info.subresource(sub).is_none() && !(target.info.plural == "namespaces" && sub == "finalize") {
-                return Err(ApiError::NoSuchResource);
-            }
+        if let Some(sub) = &target.sub
+            && target.info.subresource(sub).is_none()
+            && !(target.info.plural == "namespaces" && sub == "finalize")
+        {
+            return Err(ApiError::NoSuchResource);
         }
         Ok(target)
     })
@@ -73,16 +76,31 @@ mod tests {
     #[test]
     fn paths_resolve_like_kubernetes() {
         let t = parse("apps", "v1", "namespaces/default/deployments/web/scale").unwrap();
-        assert_eq!((t.info.kind, t.ns(), t.name.as_deref(), t.sub.as_deref()), ("Deployment", Some("default"), Some("web"), Some("scale")));
+        assert_eq!(
+            (t.info.kind, t.ns(), t.name.as_deref(), t.sub.as_deref()),
+            ("Deployment", Some("default"), Some("web"), Some("scale"))
+        );
         let t = parse("", "v1", "namespaces/default/pods").unwrap();
-        assert_eq!((t.info.kind, t.ns(), t.name.as_deref()), ("Pod", Some("default"), None));
+        assert_eq!(
+            (t.info.kind, t.ns(), t.name.as_deref()),
+            ("Pod", Some("default"), None)
+        );
         let t = parse("", "v1", "namespaces/kube-system").unwrap();
-        assert_eq!((t.info.kind, t.name.as_deref()), ("Namespace", Some("kube-system")));
+        assert_eq!(
+            (t.info.kind, t.name.as_deref()),
+            ("Namespace", Some("kube-system"))
+        );
         let t = parse("", "v1", "namespaces/x/status").unwrap();
-        assert_eq!((t.info.kind, t.name.as_deref(), t.sub.as_deref()), ("Namespace", Some("x"), Some("status")));
+        assert_eq!(
+            (t.info.kind, t.name.as_deref(), t.sub.as_deref()),
+            ("Namespace", Some("x"), Some("status"))
+        );
         let t = parse("", "v1", "pods").unwrap();
         assert_eq!((t.info.kind, t.ns()), ("Pod", None));
-        assert!(parse("", "v1", "pods/web").is_err(), "a namespaced object needs its namespace");
+        assert!(
+            parse("", "v1", "pods/web").is_err(),
+            "a namespaced object needs its namespace"
+        );
         assert!(parse("", "v1", "frobs").is_err());
         assert!(parse("apps", "v1", "namespaces/default/deployments/web/frob").is_err());
     }

@@ -27,19 +27,27 @@ pub enum ServeError {
 
 /// A rustls server config: our serving certificate, client certificates optional but, when
 /// presented, verified against the cluster CA. ALPN offers h2 and http/1.1.
-pub fn tls_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, ServeError> {
+pub fn tls_config(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<ServerConfig>, ServeError> {
     let tls = |e: &dyn std::fmt::Display| ServeError::Tls(e.to_string());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(ca.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
     }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| tls(&e))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
         .map_err(|e| tls(&e))?;
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| tls(&e))?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| tls(&e))?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -54,11 +62,18 @@ pub fn tls_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<Ser
 /// The user named by a verified client certificate: CN is the name, O entries the groups.
 fn identity_of(cert: &CertificateDer<'_>) -> Option<Identity> {
     let (cn, orgs) = crate::serve::subject::parse(cert.as_ref())?;
-    Some(Identity::User { name: cn, groups: orgs })
+    Some(Identity::User {
+        name: cn,
+        groups: orgs,
+    })
 }
 
 /// Accept connections until the listener fails; each connection is served on its own task.
-pub async fn serve_tls(listener: TcpListener, config: Arc<ServerConfig>, router: Router) -> Result<(), ServeError> {
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    router: Router,
+) -> Result<(), ServeError> {
     let acceptor = TlsAcceptor::from(config);
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -74,7 +89,12 @@ pub async fn serve_tls(listener: TcpListener, config: Arc<ServerConfig>, router:
     }
 }
 
-async fn serve_connection(acceptor: TlsAcceptor, tcp: tokio::net::TcpStream, peer: SocketAddr, router: Router) {
+async fn serve_connection(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+) {
     let _ = tcp.set_nodelay(true);
     let tls = match acceptor.accept(tcp).await {
         Ok(t) => t,
@@ -83,13 +103,20 @@ async fn serve_connection(acceptor: TlsAcceptor, tcp: tokio::net::TcpStream, pee
             return;
         }
     };
-    let identity = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(identity_of);
-    let svc = router.map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-        if let Some(id) = &identity {
-            req.extensions_mut().insert(id.clone());
-        }
-        req.map(axum::body::Body::new)
-    });
+    let identity = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(identity_of);
+    let svc = router.map_request(
+        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            if let Some(id) = &identity {
+                req.extensions_mut().insert(id.clone());
+            }
+            req.map(axum::body::Body::new)
+        },
+    );
     let result = auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(svc))
         .await;

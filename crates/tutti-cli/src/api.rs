@@ -39,7 +39,9 @@ impl ApiError {
     /// kubectl's wording: `Error from server (NotFound): deployments.apps "x" not found`.
     pub fn from_server(&self) -> String {
         match self {
-            ApiError::Server(s) if !s.reason.is_empty() => format!("Error from server ({}): {self}", s.reason),
+            ApiError::Server(s) if !s.reason.is_empty() => {
+                format!("Error from server ({}): {self}", s.reason)
+            }
             ApiError::Server(_) => format!("Error from server: {self}"),
             other => other.to_string(),
         }
@@ -56,17 +58,31 @@ impl fmt::Display for ApiError {
                     .details
                     .iter()
                     .flat_map(|d| d.causes.iter())
-                    .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
+                    .map(|c| {
+                        if c.field.is_empty() {
+                            c.message.clone()
+                        } else {
+                            format!("{}: {}", c.field, c.message)
+                        }
+                    })
                     .collect();
                 if causes.is_empty() {
-                    let msg = if s.message.is_empty() { "the server reported an error without a message" } else { &s.message };
+                    let msg = if s.message.is_empty() {
+                        "the server reported an error without a message"
+                    } else {
+                        &s.message
+                    };
                     write!(f, "{msg}")
                 } else {
                     write!(f, "{}", causes.join("; "))
                 }
             }
             ApiError::Transport { server, error } => {
-                write!(f, "cannot reach the API server at {server}: {}", root_cause(error))
+                write!(
+                    f,
+                    "cannot reach the API server at {server}: {}; is it running? (`tutti dev` starts one)",
+                    root_cause(error)
+                )
             }
             ApiError::Decode(msg) => write!(f, "the server's answer is not valid JSON: {msg}"),
         }
@@ -85,15 +101,25 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// Sends `req` and returns the JSON body; prints the response's warnings to stderr.
 pub async fn send(ctx: &Context, req: http::Request<Vec<u8>>) -> Result<Value, ApiError> {
-    let transport = |error| ApiError::Transport { server: ctx.server.clone(), error };
-    let res = ctx.client.send(req.map(kube::client::Body::from)).await.map_err(transport)?;
+    let transport = |error| ApiError::Transport {
+        server: ctx.server.clone(),
+        error,
+    };
+    let res = ctx
+        .client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .map_err(transport)?;
     print_warnings(res.headers());
     let status = res.status();
     let body = res.into_body().collect_bytes().await.map_err(transport)?;
     if status.is_success() {
         return serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()));
     }
-    Err(ApiError::Server(Box::new(error_status(status.as_u16(), &body))))
+    Err(ApiError::Server(Box::new(error_status(
+        status.as_u16(),
+        &body,
+    ))))
 }
 
 /// The error body as a `Status`; a body that is not one (a proxy's page) becomes the message.
@@ -107,7 +133,11 @@ fn error_status(code: u16, body: &[u8]) -> Status {
         }
         _ => {
             let text = String::from_utf8_lossy(body).trim().to_string();
-            let message = if text.is_empty() { format!("the server answered HTTP {code}") } else { text };
+            let message = if text.is_empty() {
+                format!("the server answered HTTP {code}")
+            } else {
+                text
+            };
             Status::failure(&message, "").with_code(code)
         }
     }
@@ -126,7 +156,9 @@ fn print_warnings(headers: &http::HeaderMap) {
 fn warning_text(value: &str) -> &str {
     let mut parts = value.splitn(3, ' ');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(code), Some(_agent), Some(text)) if code.len() == 3 && code.chars().all(|c| c.is_ascii_digit()) => {
+        (Some(code), Some(_agent), Some(text))
+            if code.len() == 3 && code.chars().all(|c| c.is_ascii_digit()) =>
+        {
             let text = text.trim();
             let text = text.strip_prefix('"').unwrap_or(text);
             // A date may follow the quoted text; cut at the closing quote.
@@ -141,7 +173,8 @@ fn warning_text(value: &str) -> &str {
 
 /// Sets the request's `Accept` header.
 pub fn accept(mut req: http::Request<Vec<u8>>, value: &'static str) -> http::Request<Vec<u8>> {
-    req.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static(value));
+    req.headers_mut()
+        .insert(http::header::ACCEPT, http::HeaderValue::from_static(value));
     req
 }
 
@@ -152,8 +185,14 @@ mod tests {
 
     #[test]
     fn warnings_show_their_text() {
-        assert_eq!(warning_text("299 - \"spec.x is deprecated\""), "spec.x is deprecated");
-        assert_eq!(warning_text("299 tutti \"a \\\"b\\\"\" \"Mon, 01 Jan 2024\""), "a \\\"b\\\"\" \"Mon, 01 Jan 2024");
+        assert_eq!(
+            warning_text("299 - \"spec.x is deprecated\""),
+            "spec.x is deprecated"
+        );
+        assert_eq!(
+            warning_text("299 tutti \"a \\\"b\\\"\" \"Mon, 01 Jan 2024\""),
+            "a \\\"b\\\"\" \"Mon, 01 Jan 2024"
+        );
         assert_eq!(warning_text("plain"), "plain");
     }
 
@@ -164,7 +203,10 @@ mod tests {
             "details": {"name": "web", "group": "apps", "kind": "Deployment",
                 "causes": [{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.template.spec.containers[0].image"}]}});
         let err = ApiError::Server(Box::new(error_status(422, body.to_string().as_bytes())));
-        assert_eq!(err.to_string(), "spec.template.spec.containers[0].image: Required value");
+        assert_eq!(
+            err.to_string(),
+            "spec.template.spec.containers[0].image: Required value"
+        );
         assert_eq!(err.code(), Some(422));
     }
 
@@ -174,8 +216,14 @@ mod tests {
             "message": "deployments.apps \"x\" not found", "details": {"name": "x", "group": "apps", "kind": "deployments"}});
         let err = ApiError::Server(Box::new(error_status(404, body.to_string().as_bytes())));
         assert!(err.is_not_found());
-        assert_eq!(err.from_server(), "Error from server (NotFound): deployments.apps \"x\" not found");
+        assert_eq!(
+            err.from_server(),
+            "Error from server (NotFound): deployments.apps \"x\" not found"
+        );
         let html = ApiError::Server(Box::new(error_status(502, b"<html>bad gateway</html>")));
-        assert_eq!((html.code(), html.to_string()), (Some(502), "<html>bad gateway</html>".to_string()));
+        assert_eq!(
+            (html.code(), html.to_string()),
+            (Some(502), "<html>bad gateway</html>".to_string())
+        );
     }
 }

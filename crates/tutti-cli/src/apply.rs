@@ -21,7 +21,12 @@ pub const FIELD_MANAGER: &str = "tutti";
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApplyArgs {
     /// A manifest file, a directory of .yaml/.yml/.json files, or `-` for stdin (repeatable).
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR|-")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        required = true,
+        value_name = "FILE|DIR|-"
+    )]
     pub filenames: Vec<PathBuf>,
     /// Also read the subdirectories of directories given with -f.
     #[arg(short = 'R', long)]
@@ -83,7 +88,12 @@ pub async fn run(ctx: &Context, args: ApplyArgs) -> Result<()> {
         }
     }
     if failed > 0 {
-        return Err(Reported { failed, total, verb: "applied" }.into());
+        return Err(Reported {
+            failed,
+            total,
+            verb: "applied",
+        }
+        .into());
     }
     Ok(())
 }
@@ -95,7 +105,11 @@ async fn apply_one(ctx: &Context, doc: &Document, flag_namespace: Option<&str>) 
         bail!("metadata.name: Required value: apply needs a name (generateName cannot be applied)");
     }
     let namespace = if info.namespaced {
-        Some(object_namespace(doc.namespace(), flag_namespace, &ctx.namespace)?)
+        Some(object_namespace(
+            doc.namespace(),
+            flag_namespace,
+            &ctx.namespace,
+        )?)
     } else {
         None
     };
@@ -106,7 +120,10 @@ async fn apply_one(ctx: &Context, doc: &Document, flag_namespace: Option<&str>) 
         Err(e) => return Err(e.into()),
     };
     let mut body = doc.value.clone();
-    if let (Some(ns), Some(meta)) = (&namespace, body.get_mut("metadata").and_then(Value::as_object_mut)) {
+    if let (Some(ns), Some(meta)) = (
+        &namespace,
+        body.get_mut("metadata").and_then(Value::as_object_mut),
+    ) {
         meta.insert("namespace".into(), Value::String(ns.clone()));
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -116,7 +133,10 @@ async fn apply_one(ctx: &Context, doc: &Document, flag_namespace: Option<&str>) 
 }
 
 fn resource_version(obj: &Value) -> String {
-    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string()
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The object's own namespace, else `-n`, else the context's; a conflict between the object
@@ -145,11 +165,27 @@ mod tests {
 
     #[test]
     fn namespaces_come_from_object_flag_then_context() {
-        assert_eq!(object_namespace(Some("a"), None, "default").ok().as_deref(), Some("a"));
-        assert_eq!(object_namespace(Some("a"), Some("a"), "default").ok().as_deref(), Some("a"));
-        assert_eq!(object_namespace(None, Some("b"), "default").ok().as_deref(), Some("b"));
-        assert_eq!(object_namespace(None, None, "ctx").ok().as_deref(), Some("ctx"));
-        let err = object_namespace(Some("a"), Some("b"), "default").unwrap_err().to_string();
+        assert_eq!(
+            object_namespace(Some("a"), None, "default").ok().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            object_namespace(Some("a"), Some("a"), "default")
+                .ok()
+                .as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            object_namespace(None, Some("b"), "default").ok().as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            object_namespace(None, None, "ctx").ok().as_deref(),
+            Some("ctx")
+        );
+        let err = object_namespace(Some("a"), Some("b"), "default")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--namespace=a"), "{err}");
     }
 }

@@ -78,14 +78,18 @@ pub async fn connect(flag: Option<PathBuf>) -> Result<Context> {
         }
         Source::Infer => kube::Config::infer().await.map_err(|e| {
             anyhow!(
-                "no cluster configured ({e}); start one with `tutti dev`, or pass --kubeconfig or set $KUBECONFIG"
+                "no cluster configured: start one with `tutti dev`, or pass --kubeconfig or set $KUBECONFIG ({e})"
             )
         })?,
     };
     let namespace = config.default_namespace.clone();
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).context("cannot build the API client")?;
-    Ok(Context { client, namespace, server })
+    Ok(Context {
+        client,
+        namespace,
+        server,
+    })
 }
 
 #[cfg(test)]
@@ -99,9 +103,18 @@ mod tests {
         let yes = |_: &Path| true;
         let no = |_: &Path| false;
         let flag = Some(PathBuf::from("/tmp/kc"));
-        assert_eq!(choose(flag, Some("/x".into()), home.clone(), yes), Source::Flag("/tmp/kc".into()));
-        assert_eq!(choose(None, Some("/x".into()), home.clone(), yes), Source::Env);
-        assert_eq!(choose(None, Some("".into()), home.clone(), yes), Source::Dev(dev));
+        assert_eq!(
+            choose(flag, Some("/x".into()), home.clone(), yes),
+            Source::Flag("/tmp/kc".into())
+        );
+        assert_eq!(
+            choose(None, Some("/x".into()), home.clone(), yes),
+            Source::Env
+        );
+        assert_eq!(
+            choose(None, Some("".into()), home.clone(), yes),
+            Source::Dev(dev)
+        );
         assert_eq!(choose(None, None, home, no), Source::Infer);
         assert_eq!(choose(None, None, None, yes), Source::Infer);
     }

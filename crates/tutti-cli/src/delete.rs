@@ -22,7 +22,12 @@ pub struct DeleteArgs {
     #[arg(value_name = "TYPE [NAME]")]
     pub args: Vec<String>,
     /// Delete the objects in a manifest file, a directory's manifests, or `-` for stdin.
-    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-", conflicts_with = "args")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR|-",
+        conflicts_with = "args"
+    )]
     pub filenames: Vec<PathBuf>,
     /// Also read the subdirectories of directories given with -f.
     #[arg(short = 'R', long)]
@@ -41,9 +46,18 @@ pub struct DeleteArgs {
 }
 
 pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<()> {
-    let (failed, total) = if args.filenames.is_empty() { by_name(ctx, &args).await? } else { from_files(ctx, &args).await? };
+    let (failed, total) = if args.filenames.is_empty() {
+        by_name(ctx, &args).await?
+    } else {
+        from_files(ctx, &args).await?
+    };
     if failed > 0 {
-        return Err(Reported { failed, total, verb: "deleted" }.into());
+        return Err(Reported {
+            failed,
+            total,
+            verb: "deleted",
+        }
+        .into());
     }
     Ok(())
 }
@@ -54,8 +68,16 @@ enum Deleted {
     Missing(api::ApiError),
 }
 
-async fn delete_one(ctx: &Context, info: &ResourceInfo, namespace: Option<&str>, name: &str) -> Result<Deleted> {
-    let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+async fn delete_one(
+    ctx: &Context,
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Deleted> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
     let req = kube::core::Request::new(collection_path(info, namespace)).delete(name, &params)?;
     match api::send(ctx, req).await {
         Ok(_) => {
@@ -69,12 +91,16 @@ async fn delete_one(ctx: &Context, info: &ResourceInfo, namespace: Option<&str>,
 
 async fn by_name(ctx: &Context, args: &DeleteArgs) -> Result<(usize, usize)> {
     if args.args.is_empty() {
-        bail!("you must specify the type of resource to delete, e.g. `tutti delete deploy nginx`, or -f FILE");
+        bail!(
+            "you must specify the type of resource to delete, e.g. `tutti delete deploy nginx`, or -f FILE"
+        );
     }
     let selections = resource::parse_args(&args.args)?;
     let everything = args.all || args.selector.is_some();
     if selections.iter().any(|s| s.names.is_empty()) && !everything {
-        bail!("resource(s) were provided, but no name was specified; name the objects, or use --all or -l");
+        bail!(
+            "resource(s) were provided, but no name was specified; name the objects, or use --all or -l"
+        );
     }
     if everything && selections.iter().any(|s| !s.names.is_empty()) {
         bail!("names cannot be given together with --all or -l");
@@ -82,11 +108,20 @@ async fn by_name(ctx: &Context, args: &DeleteArgs) -> Result<(usize, usize)> {
     let namespace = args.namespace.or_context(ctx);
     let mut targets: Vec<(Selection, String)> = Vec::new();
     if everything {
-        let query = Query { ctx, namespace: Some(namespace.clone()), selector: args.selector.clone(), field_selector: None };
+        let query = Query {
+            ctx,
+            namespace: Some(namespace.clone()),
+            selector: args.selector.clone(),
+            field_selector: None,
+        };
         let mut errors = 0;
         for sel in &selections {
             for obj in fetch_objects(&query, sel, &mut errors).await? {
-                let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 targets.push((sel.clone(), name));
             }
         }
@@ -100,11 +135,11 @@ async fn by_name(ctx: &Context, args: &DeleteArgs) -> Result<(usize, usize)> {
     }
     let mut failed = 0;
     for (sel, name) in &targets {
-        if let Deleted::Missing(e) = delete_one(ctx, sel.info, Some(&namespace), name).await? {
-            if !args.ignore_not_found {
-                failed += 1;
-                eprintln!("{}", e.from_server());
-            }
+        if let Deleted::Missing(e) = delete_one(ctx, sel.info, Some(&namespace), name).await?
+            && !args.ignore_not_found
+        {
+            failed += 1;
+            eprintln!("{}", e.from_server());
         }
     }
     Ok((failed, targets.len()))
@@ -125,7 +160,11 @@ async fn from_files(ctx: &Context, args: &DeleteArgs) -> Result<(usize, usize)> 
         };
         let target = for_object(&doc.value).and_then(|info| {
             let ns = if info.namespaced {
-                Some(object_namespace(doc.namespace(), args.namespace.namespace.as_deref(), &ctx.namespace)?)
+                Some(object_namespace(
+                    doc.namespace(),
+                    args.namespace.namespace.as_deref(),
+                    &ctx.namespace,
+                )?)
             } else {
                 None
             };
@@ -135,7 +174,11 @@ async fn from_files(ctx: &Context, args: &DeleteArgs) -> Result<(usize, usize)> 
             Ok(t) if !doc.name().is_empty() => t,
             Ok(_) => {
                 failed += 1;
-                eprintln!("error: {}, {}: metadata.name: Required value", doc.location(), doc.title());
+                eprintln!(
+                    "error: {}, {}: metadata.name: Required value",
+                    doc.location(),
+                    doc.title()
+                );
                 continue;
             }
             Err(e) => {
@@ -149,7 +192,10 @@ async fn from_files(ctx: &Context, args: &DeleteArgs) -> Result<(usize, usize)> 
             Ok(Deleted::Missing(_)) if args.ignore_not_found => {}
             Ok(Deleted::Missing(e)) => {
                 failed += 1;
-                eprintln!("Error from server (NotFound): error when deleting \"{}\": {e}", doc.source);
+                eprintln!(
+                    "Error from server (NotFound): error when deleting \"{}\": {e}",
+                    doc.source
+                );
             }
             Err(e) => {
                 failed += 1;

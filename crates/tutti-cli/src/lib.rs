@@ -50,7 +50,9 @@ pub struct NamespaceArg {
 impl NamespaceArg {
     /// The flag's namespace, else the context's.
     pub fn or_context(&self, ctx: &config::Context) -> String {
-        self.namespace.clone().unwrap_or_else(|| ctx.namespace.clone())
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| ctx.namespace.clone())
     }
 }
 
@@ -67,7 +69,11 @@ pub struct Reported {
 impl fmt::Display for Reported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let noun = if self.total == 1 { "object" } else { "objects" };
-        write!(f, "{} of {} {noun} could not be {}", self.failed, self.total, self.verb)
+        write!(
+            f,
+            "{} of {} {noun} could not be {}",
+            self.failed, self.total, self.verb
+        )
     }
 }
 

@@ -15,7 +15,8 @@ pub struct Selection {
 
 /// Resolves one type name: plural, singular, short name, kind, `plural.group`, any case.
 pub fn resolve(name: &str) -> Result<&'static ResourceInfo> {
-    registry::find_by_name(name).ok_or_else(|| anyhow!("the server doesn't have a resource type \"{name}\""))
+    registry::find_by_name(name)
+        .ok_or_else(|| anyhow!("the server doesn't have a resource type \"{name}\""))
 }
 
 /// Resolves a comma-separated list of types; `all` stands for the `all` category.
@@ -23,7 +24,10 @@ pub fn resolve_list(types: &str) -> Result<Vec<&'static ResourceInfo>> {
     let mut out: Vec<&'static ResourceInfo> = Vec::new();
     for t in types.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let infos: Vec<&'static ResourceInfo> = if t == "all" {
-            RESOURCES.iter().filter(|r| r.categories.contains(&"all")).collect()
+            RESOURCES
+                .iter()
+                .filter(|r| r.categories.contains(&"all"))
+                .collect()
         } else {
             vec![resolve(t)?]
         };
@@ -48,7 +52,9 @@ pub fn parse_args(args: &[String]) -> Result<Vec<Selection>> {
         let mut out: Vec<Selection> = Vec::new();
         for arg in args {
             let Some((t, name)) = arg.split_once('/') else {
-                bail!("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. `tutti get deploy/nginx`): \"{arg}\"");
+                bail!(
+                    "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. `tutti get deploy/nginx`): \"{arg}\""
+                );
             };
             if name.is_empty() {
                 bail!("\"{arg}\" names no object: use TYPE/NAME");
@@ -56,7 +62,10 @@ pub fn parse_args(args: &[String]) -> Result<Vec<Selection>> {
             let info = resolve(t)?;
             match out.iter_mut().find(|s| std::ptr::eq(s.info, info)) {
                 Some(s) => s.names.push(name.to_string()),
-                None => out.push(Selection { info, names: vec![name.to_string()] }),
+                None => out.push(Selection {
+                    info,
+                    names: vec![name.to_string()],
+                }),
             }
         }
         return Ok(out);
@@ -65,7 +74,13 @@ pub fn parse_args(args: &[String]) -> Result<Vec<Selection>> {
     if let Some(bad) = names.iter().find(|n| n.contains('/')) {
         bail!("arguments in resource/name form must have a single resource and name: \"{bad}\"");
     }
-    Ok(resolve_list(first)?.into_iter().map(|info| Selection { info, names: names.clone() }).collect())
+    Ok(resolve_list(first)?
+        .into_iter()
+        .map(|info| Selection {
+            info,
+            names: names.clone(),
+        })
+        .collect())
 }
 
 /// The collection URL: `/api/v1/namespaces/default/pods`, `/apis/apps/v1/deployments` (all
@@ -85,7 +100,11 @@ pub fn collection_path(info: &ResourceInfo, namespace: Option<&str>) -> String {
 /// `deployment.apps`, `service`: how kubectl names a kind in `created` / `deleted` lines.
 pub fn kind_group(info: &ResourceInfo) -> String {
     let kind = info.kind.to_ascii_lowercase();
-    if info.group.is_empty() { kind } else { format!("{kind}.{}", info.group) }
+    if info.group.is_empty() {
+        kind
+    } else {
+        format!("{kind}.{}", info.group)
+    }
 }
 
 /// The resource type of a manifest object, from its `apiVersion` and `kind`; a missing
@@ -95,7 +114,10 @@ pub fn for_object(obj: &Value) -> Result<&'static ResourceInfo> {
     if kind.is_empty() {
         bail!("Object 'Kind' is missing");
     }
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).filter(|v| !v.is_empty());
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty());
     registry::find_by_kind(api_version, kind).ok_or_else(|| match api_version {
         Some(v) => anyhow!("no matches for kind \"{kind}\" in version \"{v}\""),
         None => anyhow!("no matches for kind \"{kind}\""),
@@ -117,9 +139,15 @@ mod tests {
 
     #[test]
     fn short_names_plurals_and_kinds_resolve() {
-        for (typed, kind) in [("deploy", "Deployment"), ("svc", "Service"), ("pods", "Pod"), ("Pod", "Pod"),
-            ("deployments.apps", "Deployment"), ("NS", "Namespace"), ("replicaset", "ReplicaSet")]
-        {
+        for (typed, kind) in [
+            ("deploy", "Deployment"),
+            ("svc", "Service"),
+            ("pods", "Pod"),
+            ("Pod", "Pod"),
+            ("deployments.apps", "Deployment"),
+            ("NS", "Namespace"),
+            ("replicaset", "ReplicaSet"),
+        ] {
             assert_eq!(resolve(typed).map(|r| r.kind).ok(), Some(kind), "{typed}");
         }
         let err = resolve("frobs").map(|r| r.kind).unwrap_err().to_string();
@@ -148,10 +176,19 @@ mod tests {
     #[test]
     fn paths_follow_the_kubernetes_layout() {
         let deploy = resolve("deploy").unwrap();
-        assert_eq!(collection_path(deploy, Some("web")), "/apis/apps/v1/namespaces/web/deployments");
+        assert_eq!(
+            collection_path(deploy, Some("web")),
+            "/apis/apps/v1/namespaces/web/deployments"
+        );
         assert_eq!(collection_path(deploy, None), "/apis/apps/v1/deployments");
-        assert_eq!(collection_path(resolve("po").unwrap(), Some("default")), "/api/v1/namespaces/default/pods");
-        assert_eq!(collection_path(resolve("nodes").unwrap(), Some("default")), "/api/v1/nodes");
+        assert_eq!(
+            collection_path(resolve("po").unwrap(), Some("default")),
+            "/api/v1/namespaces/default/pods"
+        );
+        assert_eq!(
+            collection_path(resolve("nodes").unwrap(), Some("default")),
+            "/api/v1/nodes"
+        );
         assert_eq!(kind_group(deploy), "deployment.apps");
         assert_eq!(kind_group(resolve("svc").unwrap()), "service");
     }
@@ -160,8 +197,15 @@ mod tests {
     fn manifest_objects_resolve_by_api_version_and_kind() {
         let d = json!({"apiVersion": "apps/v1", "kind": "Deployment"});
         assert_eq!(for_object(&d).map(|r| r.plural).ok(), Some("deployments"));
-        assert_eq!(for_object(&json!({"kind": "Service"})).map(|r| r.plural).ok(), Some("services"));
-        let err = for_object(&json!({"apiVersion": "v1", "kind": "Deployment"})).unwrap_err().to_string();
+        assert_eq!(
+            for_object(&json!({"kind": "Service"}))
+                .map(|r| r.plural)
+                .ok(),
+            Some("services")
+        );
+        let err = for_object(&json!({"apiVersion": "v1", "kind": "Deployment"}))
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "no matches for kind \"Deployment\" in version \"v1\"");
         assert!(for_object(&json!({"metadata": {}})).is_err());
     }

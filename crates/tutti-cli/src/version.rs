@@ -35,11 +35,18 @@ pub async fn run(kubeconfig: Option<PathBuf>, args: VersionArgs) -> Result<()> {
     if args.output.is_none() {
         output::line(&format!("Client Version: {}", client_version()))?;
     }
-    let server = if args.client { None } else { Some(server_version(kubeconfig).await?) };
+    let server = if args.client {
+        None
+    } else {
+        Some(server_version(kubeconfig).await?)
+    };
     match args.output {
         None => {
             if let Some(s) = &server {
-                let git = s.get("gitVersion").and_then(Value::as_str).unwrap_or("unknown");
+                let git = s
+                    .get("gitVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
                 output::line(&format!("Server Version: {git}"))?;
             }
         }
@@ -48,7 +55,10 @@ pub async fn run(kubeconfig: Option<PathBuf>, args: VersionArgs) -> Result<()> {
             if let Some(s) = server {
                 doc["serverVersion"] = s;
             }
-            output::emit(&crate::output::object::render(&doc, format == VersionFormat::Yaml)?)?;
+            output::emit(&crate::output::object::render(
+                &doc,
+                format == VersionFormat::Yaml,
+            )?)?;
         }
     }
     Ok(())
@@ -56,6 +66,8 @@ pub async fn run(kubeconfig: Option<PathBuf>, args: VersionArgs) -> Result<()> {
 
 async fn server_version(kubeconfig: Option<PathBuf>) -> Result<Value> {
     let ctx = config::connect(kubeconfig).await?;
-    let req = http::Request::get("/version").body(Vec::new()).context("cannot build the /version request")?;
+    let req = http::Request::get("/version")
+        .body(Vec::new())
+        .context("cannot build the /version request")?;
     Ok(api::send(&ctx, req).await?)
 }

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::api::{
+    DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
+};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -61,7 +63,10 @@ impl Graph {
             }
         }
         for o in &node.owners {
-            self.dependents.entry(o.uid.clone()).or_default().insert(uid.clone());
+            self.dependents
+                .entry(o.uid.clone())
+                .or_default()
+                .insert(uid.clone());
             touched.push(o.uid.clone());
         }
         self.nodes.insert(uid, node);
@@ -70,7 +75,11 @@ impl Graph {
 
     /// Remove; returns uids to look at again (its dependents and owners).
     fn remove(&mut self, uid: &str) -> Vec<String> {
-        let mut touched: Vec<String> = self.dependents.get(uid).map(|d| d.iter().cloned().collect()).unwrap_or_default();
+        let mut touched: Vec<String> = self
+            .dependents
+            .get(uid)
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default();
         if let Some(old) = self.nodes.remove(uid) {
             for o in &old.owners {
                 if let Some(d) = self.dependents.get_mut(&o.uid) {
@@ -93,7 +102,12 @@ fn node_of(info: &'static ResourceInfo, obj: &DynamicObject) -> Option<(String, 
         .owner_references
         .iter()
         .flatten()
-        .map(|o| Owner { uid: o.uid.clone(), api_version: o.api_version.clone(), kind: o.kind.clone(), name: o.name.clone() })
+        .map(|o| Owner {
+            uid: o.uid.clone(),
+            api_version: o.api_version.clone(),
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        })
         .collect();
     Some((
         uid,
@@ -117,7 +131,9 @@ struct Collector {
 
 impl Collector {
     fn enqueue(&self, uids: impl IntoIterator<Item = String>) {
-        let Ok(mut q) = self.queued.lock() else { return };
+        let Ok(mut q) = self.queued.lock() else {
+            return;
+        };
         for uid in uids {
             if q.insert(uid.clone()) {
                 let _ = self.queue.send(uid);
@@ -135,7 +151,12 @@ impl Collector {
 /// Start the collector: one watch per kind and one worker.
 pub fn spawn(client: kube::Client) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let gc = Arc::new(Collector { client, graph: Mutex::default(), queue: tx, queued: Mutex::default() });
+    let gc = Arc::new(Collector {
+        client,
+        graph: Mutex::default(),
+        queue: tx,
+        queued: Mutex::default(),
+    });
     for info in RESOURCES.iter() {
         tokio::spawn(watch_kind(gc.clone(), info));
     }
@@ -174,27 +195,38 @@ async fn watch_kind(gc: Arc<Collector>, info: &'static ResourceInfo) {
                 seen.clear();
                 vec![]
             }
-            watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => match node_of(info, &obj) {
-                Some((uid, node)) => {
-                    seen.insert(uid.clone());
-                    gc.graph().upsert(uid, node)
+            watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
+                match node_of(info, &obj) {
+                    Some((uid, node)) => {
+                        seen.insert(uid.clone());
+                        gc.graph().upsert(uid, node)
+                    }
+                    None => vec![],
                 }
-                None => vec![],
-            },
+            }
             watcher::Event::Delete(obj) => match obj.metadata.uid {
                 Some(uid) => gc.graph().remove(&uid),
                 None => vec![],
             },
             watcher::Event::InitDone => {
                 let mut g = gc.graph();
-                let stale: Vec<String> =
-                    g.nodes.iter().filter(|(u, n)| std::ptr::eq(n.info, info) && !seen.contains(*u)).map(|(u, _)| u.clone()).collect();
+                let stale: Vec<String> = g
+                    .nodes
+                    .iter()
+                    .filter(|(u, n)| std::ptr::eq(n.info, info) && !seen.contains(*u))
+                    .map(|(u, _)| u.clone())
+                    .collect();
                 let mut touched = Vec::new();
                 for uid in stale {
                     touched.extend(g.remove(&uid));
                 }
                 // Everything with owners gets one look after a (re)list.
-                touched.extend(g.nodes.iter().filter(|(_, n)| !n.owners.is_empty() || n.deleting).map(|(u, _)| u.clone()));
+                touched.extend(
+                    g.nodes
+                        .iter()
+                        .filter(|(_, n)| !n.owners.is_empty() || n.deleting)
+                        .map(|(u, _)| u.clone()),
+                );
                 touched
             }
         };
@@ -205,7 +237,9 @@ async fn watch_kind(gc: Arc<Collector>, info: &'static ResourceInfo) {
 async fn process(gc: &Collector, uid: &str) -> Result<(), kube::Error> {
     let (node, dependents) = {
         let g = gc.graph();
-        let Some(node) = g.nodes.get(uid).cloned() else { return Ok(()) };
+        let Some(node) = g.nodes.get(uid).cloned() else {
+            return Ok(());
+        };
         let deps: Vec<(String, Node)> = g
             .dependents
             .get(uid)
@@ -220,9 +254,16 @@ async fn process(gc: &Collector, uid: &str) -> Result<(), kube::Error> {
             // Keep the other references whole (controller, blockOwnerDeletion) by re-reading them.
             let api = api_for(&gc.client, dep.info, dep.namespace.as_deref());
             let current = api.get(&dep.name).await?;
-            let kept: Vec<_> = current.metadata.owner_references.unwrap_or_default().into_iter().filter(|o| o.uid != uid).collect();
+            let kept: Vec<_> = current
+                .metadata
+                .owner_references
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| o.uid != uid)
+                .collect();
             let patch = json!({"metadata": {"ownerReferences": if kept.is_empty() { Value::Null } else { serde_json::to_value(&kept).unwrap_or(Value::Null) }}});
-            api.patch(&dep.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            api.patch(&dep.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
         }
         remove_finalizer(gc, &node, "orphan").await?;
         return Ok(());
@@ -267,18 +308,30 @@ async fn owner_exists(gc: &Collector, node: &Node, owner: &Owner) -> Result<bool
         // An owner kind we do not serve cannot exist here.
         return Ok(false);
     };
-    let ns = if info.namespaced { node.namespace.as_deref() } else { None };
+    let ns = if info.namespaced {
+        node.namespace.as_deref()
+    } else {
+        None
+    };
     match api_for(&gc.client, info, ns).get_opt(&owner.name).await? {
         Some(o) => Ok(o.metadata.uid.as_deref() == Some(owner.uid.as_str())),
         None => Ok(false),
     }
 }
 
-async fn delete(gc: &Collector, node: &Node, uid: &str, policy: PropagationPolicy) -> Result<(), kube::Error> {
+async fn delete(
+    gc: &Collector,
+    node: &Node,
+    uid: &str,
+    policy: PropagationPolicy,
+) -> Result<(), kube::Error> {
     let api = api_for(&gc.client, node.info, node.namespace.as_deref());
     let dp = DeleteParams {
         propagation_policy: Some(policy),
-        preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
         ..Default::default()
     };
     match api.delete(&node.name, &dp).await {
@@ -294,9 +347,18 @@ async fn remove_finalizer(gc: &Collector, node: &Node, finalizer: &str) -> Resul
         Some(o) => o,
         None => return Ok(()),
     };
-    let rest: Vec<String> = current.metadata.finalizers.unwrap_or_default().into_iter().filter(|f| f != finalizer).collect();
+    let rest: Vec<String> = current
+        .metadata
+        .finalizers
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f != finalizer)
+        .collect();
     let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": current.metadata.resource_version}});
-    match api.patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e),

@@ -54,7 +54,9 @@ pub fn spawn(client: kube::Client) {
 /// Delete what is left in the namespace; true once it was empty and has been finalized.
 async fn finalize(client: &kube::Client, name: &str) -> Result<bool, kube::Error> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let Some(mut ns) = namespaces.get_opt(name).await? else { return Ok(true) };
+    let Some(mut ns) = namespaces.get_opt(name).await? else {
+        return Ok(true);
+    };
     if ns.metadata.deletion_timestamp.is_none() {
         return Ok(true);
     }
@@ -64,7 +66,8 @@ async fn finalize(client: &kube::Client, name: &str) -> Result<bool, kube::Error
         let list = api.list(&ListParams::default()).await?;
         remaining += list.items.len();
         if !list.items.is_empty() {
-            api.delete_collection(&DeleteParams::background(), &ListParams::default()).await?;
+            api.delete_collection(&DeleteParams::background(), &ListParams::default())
+                .await?;
         }
     }
     if remaining > 0 {
@@ -73,6 +76,8 @@ async fn finalize(client: &kube::Client, name: &str) -> Result<bool, kube::Error
     if let Some(spec) = ns.spec.as_mut() {
         spec.finalizers = Some(vec![]);
     }
-    namespaces.replace_subresource("finalize", name, &PostParams::default(), &ns).await?;
+    namespaces
+        .replace_subresource("finalize", name, &PostParams::default(), &ns)
+        .await?;
     Ok(true)
 }

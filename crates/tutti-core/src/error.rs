@@ -46,23 +46,43 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn required(field: impl Into<String>) -> Self {
-        FieldError { field: field.into(), reason: FieldErrorReason::Required, message: "Required value".into() }
+        FieldError {
+            field: field.into(),
+            reason: FieldErrorReason::Required,
+            message: "Required value".into(),
+        }
     }
     /// `Not found: <value>` (Kubernetes' `field.NotFound`, e.g. a volumeMount naming no volume).
     /// `FieldErrorReason` has no `NotFound` variant, so the cause is reported as invalid.
     pub fn not_found(field: impl Into<String>, value: impl fmt::Display) -> Self {
-        FieldError { field: field.into(), reason: FieldErrorReason::Invalid, message: format!("Not found: {value}") }
+        FieldError {
+            field: field.into(),
+            reason: FieldErrorReason::Invalid,
+            message: format!("Not found: {value}"),
+        }
     }
     /// `Invalid value: <json of value>: <detail>`
-    pub fn invalid(field: impl Into<String>, value: impl fmt::Display, detail: impl fmt::Display) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl fmt::Display,
+        detail: impl fmt::Display,
+    ) -> Self {
         FieldError {
             field: field.into(),
             reason: FieldErrorReason::Invalid,
             message: format!("Invalid value: {value}: {detail}"),
         }
     }
-    pub fn not_supported(field: impl Into<String>, value: impl fmt::Display, supported: &[&str]) -> Self {
-        let list = supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl fmt::Display,
+        supported: &[&str],
+    ) -> Self {
+        let list = supported
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         FieldError {
             field: field.into(),
             reason: FieldErrorReason::NotSupported,
@@ -70,10 +90,18 @@ impl FieldError {
         }
     }
     pub fn duplicate(field: impl Into<String>, value: impl fmt::Display) -> Self {
-        FieldError { field: field.into(), reason: FieldErrorReason::Duplicate, message: format!("Duplicate value: {value}") }
+        FieldError {
+            field: field.into(),
+            reason: FieldErrorReason::Duplicate,
+            message: format!("Duplicate value: {value}"),
+        }
     }
     pub fn forbidden(field: impl Into<String>, detail: impl fmt::Display) -> Self {
-        FieldError { field: field.into(), reason: FieldErrorReason::Forbidden, message: format!("Forbidden: {detail}") }
+        FieldError {
+            field: field.into(),
+            reason: FieldErrorReason::Forbidden,
+            message: format!("Forbidden: {detail}"),
+        }
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         FieldError {
@@ -83,7 +111,11 @@ impl FieldError {
         }
     }
     pub fn type_invalid(field: impl Into<String>, detail: impl fmt::Display) -> Self {
-        FieldError { field: field.into(), reason: FieldErrorReason::TypeInvalid, message: format!("Invalid value: {detail}") }
+        FieldError {
+            field: field.into(),
+            reason: FieldErrorReason::TypeInvalid,
+            message: format!("Invalid value: {detail}"),
+        }
     }
     /// Append a detail to the message (`Required value: name or generateName is required`).
     pub fn with_message(mut self, detail: impl fmt::Display) -> Self {
@@ -92,7 +124,11 @@ impl FieldError {
     }
     pub fn unknown(field: impl Into<String>) -> Self {
         let field = field.into();
-        FieldError { message: format!("unknown field \"{field}\""), field, reason: FieldErrorReason::Unknown }
+        FieldError {
+            message: format!("unknown field \"{field}\""),
+            field,
+            reason: FieldErrorReason::Unknown,
+        }
     }
 }
 

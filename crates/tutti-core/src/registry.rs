@@ -35,11 +35,22 @@ const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
 macro_rules! status {
     ($kind:literal, $group:literal, $version:literal) => {
-        Subresource { name: "status", kind: $kind, group: $group, version: $version, verbs: STATUS_VERBS }
+        Subresource {
+            name: "status",
+            kind: $kind,
+            group: $group,
+            version: $version,
+            verbs: STATUS_VERBS,
+        }
     };
 }
-const SCALE: Subresource =
-    Subresource { name: "scale", kind: "Scale", group: "autoscaling", version: "v1", verbs: STATUS_VERBS };
+const SCALE: Subresource = Subresource {
+    name: "scale",
+    kind: "Scale",
+    group: "autoscaling",
+    version: "v1",
+    verbs: STATUS_VERBS,
+};
 
 /// Every resource the API serves.
 pub static RESOURCES: &[ResourceInfo] = &[
@@ -79,7 +90,13 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &["all"],
         subresources: &[
             status!("Pod", "", "v1"),
-            Subresource { name: "binding", kind: "Binding", group: "", version: "v1", verbs: &["create"] },
+            Subresource {
+                name: "binding",
+                kind: "Binding",
+                group: "",
+                version: "v1",
+                verbs: &["create"],
+            },
         ],
     },
     ResourceInfo {
@@ -243,22 +260,38 @@ pub static RESOURCES: &[ResourceInfo] = &[
 impl ResourceInfo {
     /// `v1` for the core group, `apps/v1` otherwise.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `deployments.apps`, as Kubernetes names a group resource in messages.
     pub fn group_resource(&self) -> String {
-        if self.group.is_empty() { self.plural.to_string() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
 
     /// `Deployment.apps`, as Kubernetes names a kind in "is invalid" messages.
     pub fn group_kind(&self) -> String {
-        if self.group.is_empty() { self.kind.to_string() } else { format!("{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
     }
 
     /// Storage key prefix for the whole collection: `/registry/apps/deployments/`.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         format!("/registry/{group}/{}/", self.plural)
     }
 
@@ -277,7 +310,8 @@ impl ResourceInfo {
 
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
         // RESOURCES is 'static, so a lookup through it yields 'static references.
-        find_by_plural(self.group, self.plural).and_then(|r| r.subresources.iter().find(|s| s.name == name))
+        find_by_plural(self.group, self.plural)
+            .and_then(|r| r.subresources.iter().find(|s| s.name == name))
     }
 
     pub fn has_status(&self) -> bool {
@@ -287,12 +321,16 @@ impl ResourceInfo {
 
 /// Look up a resource by group and plural (`("apps", "deployments")`).
 pub fn find_by_plural(group: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.plural == plural)
 }
 
 /// Look up a resource by kind, with or without the group (`Deployment`, `apps/v1`).
 pub fn find_by_kind(api_version: Option<&str>, kind: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES.iter().find(|r| r.kind == kind && api_version.is_none_or(|av| r.api_version() == av))
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && api_version.is_none_or(|av| r.api_version() == av))
 }
 
 /// Resolve what a user typed (`po`, `pods`, `pod`, `deploy`, `deployments.apps`, `Deployment`).
@@ -304,7 +342,10 @@ pub fn find_by_name(name: &str) -> Option<&'static ResourceInfo> {
     };
     RESOURCES.iter().find(|r| {
         group.as_deref().is_none_or(|g| r.group == g)
-            && (r.plural == res || r.singular == res || r.kind.eq_ignore_ascii_case(&res) || r.short_names.contains(&res.as_str()))
+            && (r.plural == res
+                || r.singular == res
+                || r.kind.eq_ignore_ascii_case(&res)
+                || r.short_names.contains(&res.as_str()))
     })
 }
 
@@ -327,7 +368,10 @@ mod tests {
     fn names_users_type_resolve() {
         assert_eq!(find_by_name("po").map(|r| r.kind), Some("Pod"));
         assert_eq!(find_by_name("deploy").map(|r| r.kind), Some("Deployment"));
-        assert_eq!(find_by_name("deployments.apps").map(|r| r.kind), Some("Deployment"));
+        assert_eq!(
+            find_by_name("deployments.apps").map(|r| r.kind),
+            Some("Deployment")
+        );
         assert_eq!(find_by_name("Service").map(|r| r.kind), Some("Service"));
         assert_eq!(find_by_name("frobs"), None);
     }
@@ -335,17 +379,38 @@ mod tests {
     #[test]
     fn keys_separate_namespaces_and_scopes() {
         let pods = find_by_plural("", "pods").unwrap();
-        assert_eq!(pods.key(Some("default"), "web"), "/registry/core/pods/default/web");
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/core/pods/default/web"
+        );
         let nodes = find_by_plural("", "nodes").unwrap();
         assert_eq!(nodes.key(None, "n1"), "/registry/core/nodes/n1");
-        assert_eq!(find_by_plural("apps", "deployments").unwrap().subresource("scale").map(|s| s.kind), Some("Scale"));
+        assert_eq!(
+            find_by_plural("apps", "deployments")
+                .unwrap()
+                .subresource("scale")
+                .map(|s| s.kind),
+            Some("Scale")
+        );
     }
 
     #[test]
     fn every_kind_is_unique_and_groups_are_listed() {
         for r in RESOURCES {
-            assert_eq!(RESOURCES.iter().filter(|o| o.kind == r.kind).count(), 1, "{}", r.kind);
+            assert_eq!(
+                RESOURCES.iter().filter(|o| o.kind == r.kind).count(),
+                1,
+                "{}",
+                r.kind
+            );
         }
-        assert_eq!(groups(), vec![("apps", "v1"), ("batch", "v1"), ("coordination.k8s.io", "v1")]);
+        assert_eq!(
+            groups(),
+            vec![
+                ("apps", "v1"),
+                ("batch", "v1"),
+                ("coordination.k8s.io", "v1")
+            ]
+        );
     }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::OffsetDateTime;
 
@@ -45,7 +45,11 @@ fn ca_params() -> Result<CertificateParams, PkiError> {
     dn.push(DnType::OrganizationName, "tutti");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     Ok(params)
 }
 
@@ -57,9 +61,14 @@ impl ClusterCa {
         if cert_path.exists() && key_path.exists() {
             let cert_pem = files::read(&cert_path)?;
             let key_pem = files::read(&key_path)?;
-            let key = KeyPair::from_pem(&key_pem)
-                .map_err(|e| PkiError::BadPem { path: key_path.clone(), detail: e.to_string() })?;
-            return Ok(ClusterCa { cert_pem, issuer: Issuer::new(ca_params()?, key) });
+            let key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::BadPem {
+                path: key_path.clone(),
+                detail: e.to_string(),
+            })?;
+            return Ok(ClusterCa {
+                cert_pem,
+                issuer: Issuer::new(ca_params()?, key),
+            });
         }
         let key = KeyPair::generate()?;
         let mut params = ca_params()?;
@@ -69,7 +78,10 @@ impl ClusterCa {
         let cert = params.self_signed(&key)?;
         files::write(&key_path, &key.serialize_pem(), 0o600)?;
         files::write(&cert_path, &cert.pem(), 0o644)?;
-        Ok(ClusterCa { cert_pem: cert.pem(), issuer: Issuer::new(ca_params()?, key) })
+        Ok(ClusterCa {
+            cert_pem: cert.pem(),
+            issuer: Issuer::new(ca_params()?, key),
+        })
     }
 
     pub fn cert_pem(&self) -> &str {
@@ -77,19 +89,35 @@ impl ClusterCa {
     }
 
     /// A serving certificate for the given DNS names and IP addresses.
-    pub fn issue_server(&self, dns: &[String], ips: &[IpAddr], lifetime: Lifetime) -> Result<CertifiedKey, PkiError> {
+    pub fn issue_server(
+        &self,
+        dns: &[String],
+        ips: &[IpAddr],
+        lifetime: Lifetime,
+    ) -> Result<CertifiedKey, PkiError> {
         let mut params = CertificateParams::new(dns.to_vec())?;
-        params.subject_alt_names.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
-        params.distinguished_name.push(DnType::CommonName, "tutti-apiserver");
+        params
+            .subject_alt_names
+            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "tutti-apiserver");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params, lifetime)
     }
 
     /// A client certificate: `common_name` is the user name, `groups` become Organization
     /// entries (as Kubernetes reads them).
-    pub fn issue_client(&self, common_name: &str, groups: &[&str], lifetime: Lifetime) -> Result<CertifiedKey, PkiError> {
+    pub fn issue_client(
+        &self,
+        common_name: &str,
+        groups: &[&str],
+        lifetime: Lifetime,
+    ) -> Result<CertifiedKey, PkiError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         for g in groups {
             params.distinguished_name.push(DnType::OrganizationName, *g);
         }
@@ -97,14 +125,24 @@ impl ClusterCa {
         self.sign(params, lifetime)
     }
 
-    fn sign(&self, mut params: CertificateParams, lifetime: Lifetime) -> Result<CertifiedKey, PkiError> {
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        lifetime: Lifetime,
+    ) -> Result<CertifiedKey, PkiError> {
         let now = OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::minutes(5);
         params.not_after = now + lifetime.0;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(CertifiedKey { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(CertifiedKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 
@@ -115,7 +153,10 @@ impl CertifiedKey {
         if !(c.exists() && k.exists()) {
             return Ok(None);
         }
-        Ok(Some(CertifiedKey { cert_pem: files::read(&c)?, key_pem: files::read(&k)? }))
+        Ok(Some(CertifiedKey {
+            cert_pem: files::read(&c)?,
+            key_pem: files::read(&k)?,
+        }))
     }
 
     /// Save as `<stem>.crt` / `<stem>.key` (key mode 0600).
@@ -127,7 +168,10 @@ impl CertifiedKey {
 }
 
 fn paths(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
-    (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")))
+    (
+        dir.join(format!("{stem}.crt")),
+        dir.join(format!("{stem}.key")),
+    )
 }
 
 #[cfg(test)]
@@ -140,7 +184,9 @@ mod tests {
         let ca = ClusterCa::load_or_create(dir.path()).unwrap();
         let again = ClusterCa::load_or_create(dir.path()).unwrap();
         assert_eq!(ca.cert_pem(), again.cert_pem());
-        let mode = std::fs::metadata(dir.path().join("ca.key")).unwrap().permissions();
+        let mode = std::fs::metadata(dir.path().join("ca.key"))
+            .unwrap()
+            .permissions();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode.mode() & 0o777, 0o600);
     }
@@ -150,39 +196,75 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = ClusterCa::load_or_create(dir.path()).unwrap();
         let server = ca
-            .issue_server(&["localhost".into()], &["127.0.0.1".parse().unwrap()], Lifetime::default())
+            .issue_server(
+                &["localhost".into()],
+                &["127.0.0.1".parse().unwrap()],
+                Lifetime::default(),
+            )
             .unwrap();
         // A reloaded CA must sign certificates that verify against the original CA cert.
         let reloaded = ClusterCa::load_or_create(dir.path()).unwrap();
-        let client = reloaded.issue_client("admin", &["system:masters"], Lifetime::default()).unwrap();
-        assert!(verify_server(ca.cert_pem(), &server.cert_pem), "serving certificate does not chain to the CA");
-        assert!(verify_client(ca.cert_pem(), &client.cert_pem), "client certificate does not chain to the CA");
+        let client = reloaded
+            .issue_client("admin", &["system:masters"], Lifetime::default())
+            .unwrap();
+        assert!(
+            verify_server(ca.cert_pem(), &server.cert_pem),
+            "serving certificate does not chain to the CA"
+        );
+        assert!(
+            verify_client(ca.cert_pem(), &client.cert_pem),
+            "client certificate does not chain to the CA"
+        );
         // A certificate from another CA is refused.
         let other = tempfile::tempdir().unwrap();
-        let stranger = ClusterCa::load_or_create(other.path()).unwrap().issue_client("eve", &[], Lifetime::default()).unwrap();
+        let stranger = ClusterCa::load_or_create(other.path())
+            .unwrap()
+            .issue_client("eve", &[], Lifetime::default())
+            .unwrap();
         assert!(!verify_client(ca.cert_pem(), &stranger.cert_pem));
     }
 
-    fn parts(ca_pem: &str, leaf_pem: &str) -> (rustls::RootCertStore, rustls::pki_types::CertificateDer<'static>) {
+    fn parts(
+        ca_pem: &str,
+        leaf_pem: &str,
+    ) -> (
+        rustls::RootCertStore,
+        rustls::pki_types::CertificateDer<'static>,
+    ) {
         use rustls::pki_types::{CertificateDer, pem::PemObject};
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
-        (roots, CertificateDer::from_pem_slice(leaf_pem.as_bytes()).unwrap())
+        roots
+            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        (
+            roots,
+            CertificateDer::from_pem_slice(leaf_pem.as_bytes()).unwrap(),
+        )
     }
 
     fn verify_client(ca_pem: &str, leaf_pem: &str) -> bool {
         let (roots, leaf) = parts(ca_pem, leaf_pem);
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider).build().unwrap();
-        verifier.verify_client_cert(&leaf, &[], rustls::pki_types::UnixTime::now()).is_ok()
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                .build()
+                .unwrap();
+        verifier
+            .verify_client_cert(&leaf, &[], rustls::pki_types::UnixTime::now())
+            .is_ok()
     }
 
     fn verify_server(ca_pem: &str, leaf_pem: &str) -> bool {
         let (roots, leaf) = parts(ca_pem, leaf_pem);
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider).build().unwrap();
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
+                .build()
+                .unwrap();
         use rustls::client::danger::ServerCertVerifier;
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        verifier.verify_server_cert(&leaf, &[], &name, &[], rustls::pki_types::UnixTime::now()).is_ok()
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], rustls::pki_types::UnixTime::now())
+            .is_ok()
     }
 }

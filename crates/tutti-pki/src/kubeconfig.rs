@@ -3,7 +3,13 @@
 use base64::Engine;
 
 /// A kubeconfig (YAML) with one cluster, one user (client certificate) and one context.
-pub fn kubeconfig_yaml(name: &str, server: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> String {
+pub fn kubeconfig_yaml(
+    name: &str,
+    server: &str,
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     format!(
         "apiVersion: v1

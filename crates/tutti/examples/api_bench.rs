@@ -16,7 +16,11 @@ use kube::api::{Api, PostParams};
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -32,10 +36,18 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let per_run = if quick { 400 } else { 4000 };
     let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(|p| p.parent()).map(|p| p.join("tutti")).ok_or_else(|| anyhow::anyhow!("no binary dir"))?;
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("tutti"))
+        .ok_or_else(|| anyhow::anyhow!("no binary dir"))?;
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
     let mut child = Command::new(&bin)
@@ -44,10 +56,15 @@ async fn main() -> anyhow::Result<()> {
         .env("TUTTI_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
     let kubeconfig = loop {
-        let line = lines.next().ok_or_else(|| anyhow::anyhow!("tutti dev exited"))??;
+        let line = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("tutti dev exited"))??;
         if let Some(p) = line.strip_prefix("export KUBECONFIG=") {
             break PathBuf::from(p);
         }
@@ -55,7 +72,9 @@ async fn main() -> anyhow::Result<()> {
     let ready = started.elapsed();
     std::thread::spawn(move || for _ in lines {});
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
-    let client = kube::Client::try_from(kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?)?;
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
+    )?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = rss_kib(child.id());
 
@@ -98,12 +117,24 @@ async fn main() -> anyhow::Result<()> {
     }
     let busy_rss = rss_kib(child.id());
     let _ = child.kill();
-    println!("tutti dev: ready in {} ms, idle RSS {:.1} MiB, RSS after writes {:.1} MiB", ready.as_millis(), idle_rss as f64 / 1024.0, busy_rss as f64 / 1024.0);
-    println!("{:>8} {:>8} {:>12} {:>9} {:>9}", "writers", "writes", "writes/s", "p50 ms", "p99 ms");
+    println!(
+        "tutti dev: ready in {} ms, idle RSS {:.1} MiB, RSS after writes {:.1} MiB",
+        ready.as_millis(),
+        idle_rss as f64 / 1024.0,
+        busy_rss as f64 / 1024.0
+    );
+    println!(
+        "{:>8} {:>8} {:>12} {:>9} {:>9}",
+        "writers", "writes", "writes/s", "p50 ms", "p99 ms"
+    );
     for r in &rows {
         println!(
             "{:>8} {:>8} {:>12.0} {:>9.2} {:>9.2}",
-            r["writers"], r["writes"], r["writes_per_sec"].as_f64().unwrap_or(0.0), r["p50_ms"].as_f64().unwrap_or(0.0), r["p99_ms"].as_f64().unwrap_or(0.0)
+            r["writers"].as_u64().unwrap_or(0),
+            r["writes"].as_u64().unwrap_or(0),
+            r["writes_per_sec"].as_f64().unwrap_or(0.0),
+            r["p50_ms"].as_f64().unwrap_or(0.0),
+            r["p99_ms"].as_f64().unwrap_or(0.0)
         );
     }
     let result = serde_json::json!({"ready_ms": ready.as_millis() as u64, "idle_rss_kib": idle_rss, "rss_after_writes_kib": busy_rss, "api_writes": rows});

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tutti", version, about = "A container orchestrator that speaks Kubernetes, in one binary")]
+#[command(
+    name = "tutti",
+    version,
+    about = "A container orchestrator that speaks Kubernetes, in one binary"
+)]
 struct Cli {
     /// Kubeconfig for the client commands (default: $KUBECONFIG, then the dev cluster's).
     #[arg(long, global = true, env = "TUTTI_KUBECONFIG")]
@@ -28,16 +32,36 @@ enum Command {
     Client(tutti_cli::Command),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Roles log their lifecycle; client commands speak for themselves and log only failures.
+    let default_filter = match cli.command {
+        Command::Client(_) => "error,kube_client=off",
+        _ => "info,openraft=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TUTTI_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TUTTI_LOG")
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // The command already printed one error line per failed object.
+        Err(e) if e.is::<tutti_cli::Reported>() => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Dev(args) => manager::run_dev(args).await,

@@ -45,16 +45,30 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         }
     };
     let listen = SocketAddr::from(([127, 0, 0, 1], args.port));
-    run(Settings { data_dir, listen, advertise: listen.ip(), cluster: "tutti-dev" }).await
+    run(Settings {
+        data_dir,
+        listen,
+        advertise: listen.ip(),
+        cluster: "tutti-dev",
+    })
+    .await
 }
 
 pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
-    let advertise = args.advertise_address.unwrap_or(if args.listen.ip().is_unspecified() {
-        IpAddr::from([127, 0, 0, 1])
-    } else {
-        args.listen.ip()
-    });
-    run(Settings { data_dir: args.data_dir, listen: args.listen, advertise, cluster: "tutti" }).await
+    let advertise = args
+        .advertise_address
+        .unwrap_or(if args.listen.ip().is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            args.listen.ip()
+        });
+    run(Settings {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        advertise,
+        cluster: "tutti",
+    })
+    .await
 }
 
 struct Settings {
@@ -69,7 +83,11 @@ fn admin_credentials(ca: &ClusterCa, pki: &Path) -> anyhow::Result<(CertifiedKey
     let cert = match CertifiedKey::load(pki, "admin")? {
         Some(c) => c,
         None => {
-            let c = ca.issue_client("admin", &["system:masters"], Lifetime(std::time::Duration::from_secs(365 * 24 * 3600)))?;
+            let c = ca.issue_client(
+                "admin",
+                &["system:masters"],
+                Lifetime(std::time::Duration::from_secs(365 * 24 * 3600)),
+            )?;
             c.save(pki, "admin")?;
             c
         }
@@ -81,7 +99,12 @@ fn admin_credentials(ca: &ClusterCa, pki: &Path) -> anyhow::Result<(CertifiedKey
             let t = tutti_pki::random_token();
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&token_path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&token_path)?;
             f.write_all(t.as_bytes())?;
             f.sync_all()?;
             t
@@ -92,7 +115,8 @@ fn admin_credentials(ca: &ClusterCa, pki: &Path) -> anyhow::Result<(CertifiedKey
 
 async fn run(s: Settings) -> anyhow::Result<()> {
     let started = Instant::now();
-    std::fs::create_dir_all(&s.data_dir).with_context(|| format!("creating {}", s.data_dir.display()))?;
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating {}", s.data_dir.display()))?;
     let pki = s.data_dir.join("pki");
     let ca = ClusterCa::load_or_create(&pki)?;
     let (admin, token) = admin_credentials(&ca, &pki)?;
@@ -101,28 +125,61 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         ips.push(s.listen.ip());
     }
     ips.dedup();
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
-    let mut dns = vec!["localhost".to_string(), "kubernetes".to_string(), "kubernetes.default".to_string()];
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let mut dns = vec![
+        "localhost".to_string(),
+        "kubernetes".to_string(),
+        "kubernetes.default".to_string(),
+    ];
     if !hostname.is_empty() {
         dns.push(hostname);
     }
     let serving = ca.issue_server(&dns, &ips, Lifetime::default())?;
 
-    let store = RaftStore::open(&s.data_dir.join("store"), 1).await.context("opening the store")?;
+    let store = RaftStore::open(&s.data_dir.join("store"), 1)
+        .await
+        .context("opening the store")?;
     let store = Arc::new(store);
-    let api = ApiServer::new(store.clone(), ApiConfig::default(), Authenticator { admin_token: Some(token) });
+    let api = ApiServer::new(
+        store.clone(),
+        ApiConfig::default(),
+        Authenticator {
+            admin_token: Some(token),
+        },
+    );
     api.start().await.context("bootstrapping the cluster")?;
     tutti_controllers::spawn_all(tutti_apiserver::client::in_process_client(&api));
+    tutti_apiserver::compaction::spawn(store.clone(), std::time::Duration::from_secs(300));
 
-    let listener = tokio::net::TcpListener::bind(s.listen).await.with_context(|| format!("listening on {}", s.listen))?;
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     let server_url = format!("https://{}:{}", fmt_host(s.advertise), addr.port());
     let kubeconfig_path = s.data_dir.join("kubeconfig.yaml");
-    kubeconfig::write(&kubeconfig_path, s.cluster, &server_url, ca.cert_pem(), &admin.cert_pem, &admin.key_pem)?;
-    let tls = tutti_apiserver::serve::tls_config(ca.cert_pem(), &serving.cert_pem, &serving.key_pem)?;
-    let serve = tokio::spawn(tutti_apiserver::serve::serve_tls(listener, tls, api.router()));
+    kubeconfig::write(
+        &kubeconfig_path,
+        s.cluster,
+        &server_url,
+        ca.cert_pem(),
+        &admin.cert_pem,
+        &admin.key_pem,
+    )?;
+    let tls =
+        tutti_apiserver::serve::tls_config(ca.cert_pem(), &serving.cert_pem, &serving.key_pem)?;
+    let serve = tokio::spawn(tutti_apiserver::serve::serve_tls(
+        listener,
+        tls,
+        api.router(),
+    ));
     tracing::info!(url = %server_url, elapsed_ms = started.elapsed().as_millis() as u64, "API server ready");
-    println!("tutti: API server ready at {server_url} in {} ms", started.elapsed().as_millis());
+    println!(
+        "tutti: API server ready at {server_url} in {} ms",
+        started.elapsed().as_millis()
+    );
     println!("export KUBECONFIG={}", kubeconfig_path.display());
 
     tokio::select! {

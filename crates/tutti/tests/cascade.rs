@@ -53,36 +53,64 @@ async fn propagation_policies_cascade_like_kubernetes() {
     cms.delete("bg", &DeleteParams::background()).await.unwrap();
     assert!(!exists(&cms, "bg").await);
     eventually("background dependents collected", || async {
-        !exists(&cms, "bg-dep-0").await && !exists(&cms, "bg-dep-1").await && !exists(&cms, "bg-dep-2").await
+        !exists(&cms, "bg-dep-0").await
+            && !exists(&cms, "bg-dep-1").await
+            && !exists(&cms, "bg-dep-2").await
     })
     .await;
 
     // Orphan: dependents stay, without the reference.
     owner_and_dependents(&cms, "or", 2).await;
     cms.delete("or", &DeleteParams::orphan()).await.unwrap();
-    eventually("orphaning owner gone", || async { !exists(&cms, "or").await }).await;
+    eventually("orphaning owner gone", || async {
+        !exists(&cms, "or").await
+    })
+    .await;
     for i in 0..2 {
         let d = cms.get(&format!("or-dep-{i}")).await.unwrap();
-        assert!(d.metadata.owner_references.unwrap_or_default().is_empty(), "orphaned dependent keeps no reference");
+        assert!(
+            d.metadata.owner_references.unwrap_or_default().is_empty(),
+            "orphaned dependent keeps no reference"
+        );
     }
 
     // Foreground: the owner stays (terminating) until its dependents are gone.
     owner_and_dependents(&cms, "fg", 2).await;
     // A finalizer on one dependent holds the whole chain.
-    cms.patch("fg-dep-0", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})))
-        .await
-        .unwrap();
+    cms.patch(
+        "fg-dep-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+    )
+    .await
+    .unwrap();
     cms.delete("fg", &DeleteParams::foreground()).await.unwrap();
     let owner = cms.get("fg").await.unwrap();
-    assert!(owner.metadata.deletion_timestamp.is_some(), "foreground owner is terminating");
-    eventually("unblocked dependent deleted", || async { !exists(&cms, "fg-dep-1").await }).await;
-    assert!(exists(&cms, "fg").await, "owner must wait for the held dependent");
+    assert!(
+        owner.metadata.deletion_timestamp.is_some(),
+        "foreground owner is terminating"
+    );
+    eventually("unblocked dependent deleted", || async {
+        !exists(&cms, "fg-dep-1").await
+    })
+    .await;
+    assert!(
+        exists(&cms, "fg").await,
+        "owner must wait for the held dependent"
+    );
     let held = cms.get("fg-dep-0").await.unwrap();
     assert!(held.metadata.deletion_timestamp.is_some());
-    cms.patch("fg-dep-0", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
-        .await
-        .unwrap();
-    eventually("foreground owner deleted last", || async { !exists(&cms, "fg").await }).await;
+    cms.patch(
+        "fg-dep-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually("foreground owner deleted last", || async {
+        !exists(&cms, "fg").await
+    })
+    .await;
     assert!(!exists(&cms, "fg-dep-0").await);
 }
 
@@ -96,21 +124,39 @@ async fn deleting_a_namespace_deletes_its_contents() {
     nss.create(&PostParams::default(), &ns).await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team-a");
     for i in 0..5 {
-        let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap();
+        let c: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap();
         cms.create(&PostParams::default(), &c).await.unwrap();
     }
-    nss.delete("team-a", &DeleteParams::default()).await.unwrap();
+    nss.delete("team-a", &DeleteParams::default())
+        .await
+        .unwrap();
     let terminating = nss.get_opt("team-a").await.unwrap();
     if let Some(t) = terminating {
-        assert_eq!(t.status.and_then(|s| s.phase).as_deref(), Some("Terminating"));
+        assert_eq!(
+            t.status.and_then(|s| s.phase).as_deref(),
+            Some("Terminating")
+        );
         // Nothing new may be created in a terminating namespace.
         let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "late"}})).unwrap();
         let err = cms.create(&PostParams::default(), &c).await.unwrap_err();
         assert!(matches!(err, kube::Error::Api(s) if s.code == 403 || s.code == 404));
     }
-    eventually("namespace gone", || async { nss.get_opt("team-a").await.unwrap().is_none() }).await;
-    assert!(cms.list(&Default::default()).await.unwrap().items.is_empty());
+    eventually("namespace gone", || async {
+        nss.get_opt("team-a").await.unwrap().is_none()
+    })
+    .await;
+    assert!(
+        cms.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // The built-in namespaces cannot be deleted.
-    let err = nss.delete("default", &DeleteParams::default()).await.unwrap_err();
+    let err = nss
+        .delete("default", &DeleteParams::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, kube::Error::Api(s) if s.code == 403));
 }

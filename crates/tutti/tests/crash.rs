@@ -24,14 +24,26 @@ async fn acknowledged_writes_survive_kill_9() {
         // Everything acknowledged so far is there, and the revision did not go back.
         let list = cms.list(&ListParams::default()).await.unwrap();
         let rev: i64 = list.metadata.resource_version.unwrap().parse().unwrap();
-        assert!(rev >= highest_rev, "round {round}: revision went back from {highest_rev} to {rev}");
+        assert!(
+            rev >= highest_rev,
+            "round {round}: revision went back from {highest_rev} to {rev}"
+        );
         let stored: BTreeMap<String, String> = list
             .items
             .iter()
-            .map(|c| (c.metadata.name.clone().unwrap(), c.data.clone().unwrap_or_default()["value"].clone()))
+            .map(|c| {
+                (
+                    c.metadata.name.clone().unwrap(),
+                    c.data.clone().unwrap_or_default()["value"].clone(),
+                )
+            })
             .collect();
         for (name, (value, _)) in acked.lock().unwrap().iter() {
-            assert_eq!(stored.get(name), Some(value), "round {round}: acknowledged write {name} lost");
+            assert_eq!(
+                stored.get(name),
+                Some(value),
+                "round {round}: acknowledged write {name} lost"
+            );
         }
 
         // Eight concurrent writers; kill -9 once `kill_after` more writes were acknowledged.
@@ -67,14 +79,29 @@ async fn acknowledged_writes_survive_kill_9() {
         for w in writers {
             let _ = w.await;
         }
-        highest_rev = acked.lock().unwrap().values().map(|(_, rv)| *rv).max().unwrap_or(0);
+        highest_rev = acked
+            .lock()
+            .unwrap()
+            .values()
+            .map(|(_, rv)| *rv)
+            .max()
+            .unwrap_or(0);
     }
     let dev = Dev::start(dir.path());
     let cms: Api<ConfigMap> = Api::default_namespaced(dev.client().await);
     let list = cms.list(&ListParams::default()).await.unwrap();
-    let names: std::collections::BTreeSet<String> = list.items.iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+    let names: std::collections::BTreeSet<String> = list
+        .items
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect();
     let acked = acked.lock().unwrap();
     let lost: Vec<&String> = acked.keys().filter(|n| !names.contains(*n)).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     assert!(acked.len() >= 1446);
 }

@@ -19,18 +19,33 @@ pub async fn create(req: Req) -> ApiResult<Response> {
     let body = crate::body::decode_object(&req.headers, &req.body)?;
     let opts = WriteOptions::from_req(&req)?;
     let written = create_object(&req.api, req.target.info, req.target.ns(), body, opts).await?;
-    Ok(respond(&req, StatusCode::CREATED, written.obj, &written.warnings))
+    Ok(respond(
+        &req,
+        StatusCode::CREATED,
+        written.obj,
+        &written.warnings,
+    ))
 }
 
 /// Check that objects may be created in `ns`.
-async fn check_namespace(api: &ApiServer, info: &ResourceInfo, ns: &str, name: &str) -> ApiResult<()> {
+async fn check_namespace(
+    api: &ApiServer,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+) -> ApiResult<()> {
     let ns_info = registry::find_by_plural("", "namespaces").ok_or(ApiError::NoSuchResource)?;
     match api.store.get(&ns_info.key(None, ns)).await? {
-        None => Err(ApiError::NotFound { resource: "namespaces".into(), name: ns.to_string() }),
-        Some(kv) if objects::is_terminating(&objects::from_kv(&kv)?) => Err(ApiError::Forbidden(format!(
-            "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-            info.group_resource()
-        ))),
+        None => Err(ApiError::NotFound {
+            resource: "namespaces".into(),
+            name: ns.to_string(),
+        }),
+        Some(kv) if objects::is_terminating(&objects::from_kv(&kv)?) => {
+            Err(ApiError::Forbidden(format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                info.group_resource()
+            )))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -42,10 +57,22 @@ pub async fn create_object(
     body: Value,
     opts: WriteOptions,
 ) -> ApiResult<Written> {
-    let ns = if info.namespaced { Some(ns.or(objects::meta_str(&body, "namespace")).unwrap_or("default")) } else { None };
+    let ns = if info.namespaced {
+        Some(
+            ns.or(objects::meta_str(&body, "namespace"))
+                .unwrap_or("default"),
+        )
+    } else {
+        None
+    };
     let generated = objects::meta_str(&body, "name").is_none_or(str::is_empty);
     for _ in 0..16 {
-        let mut adm = Admission { info, namespace: ns, field_validation: opts.field_validation, warnings: vec![] };
+        let mut adm = Admission {
+            info,
+            namespace: ns,
+            field_validation: opts.field_validation,
+            warnings: vec![],
+        };
         let mut obj = adm.create(body.clone())?;
         let name = objects::name(&obj).to_string();
         if name.is_empty() {
@@ -53,33 +80,51 @@ pub async fn create_object(
                 group_kind: info.group_kind(),
                 kind: info.kind.to_string(),
                 name,
-                causes: vec![FieldError::required("metadata.name").with_message("name or generateName is required")],
+                causes: vec![
+                    FieldError::required("metadata.name")
+                        .with_message("name or generateName is required"),
+                ],
             });
         }
         if let Some(ns) = ns {
             check_namespace(api, info, ns, &name).await?;
         }
-        let plan = if info.kind == "Service" { alloc::plan_service(&api.config, None, &mut obj)? } else { Plan::default() };
+        let plan = if info.kind == "Service" {
+            alloc::plan_service(&api.config, None, &mut obj)?
+        } else {
+            Plan::default()
+        };
         if let Some(m) = &opts.field_manager {
             set_managed_fields(&mut obj, m, "Update");
         }
         if opts.dry_run {
-            return Ok(Written { obj, warnings: adm.warnings });
+            return Ok(Written {
+                obj,
+                warnings: adm.warnings,
+            });
         }
         match commit_put(api, &info.key(ns, &name), &obj, 0, &plan).await? {
             Commit::Done(rev) => {
                 objects::set_resource_version(&mut obj, rev);
-                return Ok(Written { obj, warnings: adm.warnings });
+                return Ok(Written {
+                    obj,
+                    warnings: adm.warnings,
+                });
             }
             Commit::ObjectConflict if generated => continue,
             Commit::ObjectConflict => {
-                return Err(ApiError::AlreadyExists { resource: info.group_resource(), name });
+                return Err(ApiError::AlreadyExists {
+                    resource: info.group_resource(),
+                    name,
+                });
             }
             Commit::Taken(r) if r.user_chosen => return Err(alloc::taken(&name, &r)),
             Commit::Taken(_) => continue,
         }
     }
-    Err(ApiError::Internal("could not allocate a name or address after many attempts".into()))
+    Err(ApiError::Internal(
+        "could not allocate a name or address after many attempts".into(),
+    ))
 }
 
 /// Record (minimally) which manager last wrote the object, as Kubernetes' managedFields.
@@ -94,7 +139,11 @@ pub fn set_managed_fields(obj: &mut Value, manager: &str, operation: &str) {
         "fieldsV1": {},
     });
     let meta = objects::metadata_mut(obj);
-    let mut list: Vec<Value> = meta.get("managedFields").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut list: Vec<Value> = meta
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     list.retain(|e| !(e["manager"] == manager && e["operation"] == operation));
     list.push(entry);
     meta.insert("managedFields".into(), Value::Array(list));

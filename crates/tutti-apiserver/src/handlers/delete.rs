@@ -40,13 +40,19 @@ impl DeleteOptions {
             grace_period: body.get("gracePeriodSeconds").and_then(Value::as_i64),
             uid: str_of(body.pointer("/preconditions/uid")),
             resource_version: str_of(body.pointer("/preconditions/resourceVersion")),
-            dry_run: body.get("dryRun").and_then(Value::as_array).is_some_and(|a| !a.is_empty()),
+            dry_run: body
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty()),
         };
         if let Some(p) = req.params.get("propagationPolicy") {
             o.propagation = Some(p.to_string());
         }
         if let Some(g) = req.params.get("gracePeriodSeconds") {
-            o.grace_period = Some(g.parse().map_err(|_| ApiError::BadRequest(format!("invalid gracePeriodSeconds {g:?}")))?);
+            o.grace_period =
+                Some(g.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("invalid gracePeriodSeconds {g:?}"))
+                })?);
         }
         if req.params.get("dryRun") == Some("All") {
             o.dry_run = true;
@@ -84,7 +90,9 @@ pub async fn delete_object(
     opts: &DeleteOptions,
 ) -> ApiResult<(Value, bool)> {
     if info.kind == "Namespace" && DEFAULT_NAMESPACES.contains(&name) {
-        return Err(ApiError::Forbidden(format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")));
+        return Err(ApiError::Forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        )));
     }
     let key = info.key(ns, name);
     for _ in 0..16 {
@@ -101,7 +109,11 @@ pub async fn delete_object(
                 ),
             });
         }
-        if opts.resource_version.as_deref().is_some_and(|rv| rv != kv.mod_revision.to_string()) {
+        if opts
+            .resource_version
+            .as_deref()
+            .is_some_and(|rv| rv != kv.mod_revision.to_string())
+        {
             return Err(conflict(info, name));
         }
         let mut obj = old.clone();
@@ -111,14 +123,19 @@ pub async fn delete_object(
             Some("Foreground") => Some("foregroundDeletion"),
             _ => None,
         };
-        if let Some(f) = extra {
-            if !finalizers.iter().any(|x| x == f) {
-                finalizers.push(f.to_string());
-            }
+        if let Some(f) = extra
+            && !finalizers.iter().any(|x| x == f)
+        {
+            finalizers.push(f.to_string());
         }
         let grace = pod_grace(info, &obj, opts);
         let graceful = !finalizers.is_empty() || info.kind == "Namespace" || grace > 0;
-        if graceful && !(objects::is_terminating(&old) && grace == 0 && info.kind == "Pod" && finalizers.is_empty()) {
+        if graceful
+            && !(objects::is_terminating(&old)
+                && grace == 0
+                && info.kind == "Pod"
+                && finalizers.is_empty())
+        {
             if objects::is_terminating(&old) && objects::finalizers(&old) == finalizers {
                 return Ok((old, false));
             }
@@ -149,7 +166,10 @@ pub async fn delete_object(
         if opts.dry_run {
             return Ok((old, true));
         }
-        if commit_delete(api, &key, kv.mod_revision, &alloc::held_keys(&old)).await?.is_some() {
+        if commit_delete(api, &key, kv.mod_revision, &alloc::held_keys(&old))
+            .await?
+            .is_some()
+        {
             return Ok((old, true));
         }
     }
@@ -158,14 +178,25 @@ pub async fn delete_object(
 
 /// Seconds a pod bound to a node is given to stop (0 for everything else).
 fn pod_grace(info: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> i64 {
-    if info.kind != "Pod" || obj.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if info.kind != "Pod"
+        || obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
         return 0;
     }
     // A pod that never started (or already finished) has nothing to stop.
-    if matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded") | Some("Failed")) {
+    if matches!(
+        obj.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded") | Some("Failed")
+    ) {
         return 0;
     }
-    let spec = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    let spec = obj
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
     opts.grace_period.unwrap_or(spec).max(0)
 }
 
@@ -183,4 +214,3 @@ pub async fn delete_collection(req: Req) -> ApiResult<Response> {
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
     Ok(respond(&req, StatusCode::OK, status, &[]))
 }
-

@@ -24,14 +24,19 @@ pub struct Filter {
 
 impl Filter {
     pub fn from_params(info: &ResourceInfo, params: &Params) -> ApiResult<Filter> {
-        let labels = match params.get("labelSelector").filter(|s| !s.trim().is_empty()) {
-            Some(s) => Some(Selector::parse(s).map_err(|e| ApiError::BadRequest(format!("unable to parse requirement: {e}")))?),
-            None => None,
-        };
+        let labels =
+            match params.get("labelSelector").filter(|s| !s.trim().is_empty()) {
+                Some(s) => Some(Selector::parse(s).map_err(|e| {
+                    ApiError::BadRequest(format!("unable to parse requirement: {e}"))
+                })?),
+                None => None,
+            };
         let fields = match params.get("fieldSelector").filter(|s| !s.trim().is_empty()) {
             Some(s) => {
-                let sel = FieldSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-                sel.check_supported(info.kind).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                let sel =
+                    FieldSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                sel.check_supported(info.kind)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
                 Some(sel)
             }
             None => None,
@@ -40,15 +45,15 @@ impl Filter {
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
-        if let Some(l) = &self.labels {
-            if !l.matches(&objects::labels(obj)) {
-                return false;
-            }
+        if let Some(l) = &self.labels
+            && !l.matches(&objects::labels(obj))
+        {
+            return false;
         }
-        if let Some(f) = &self.fields {
-            if !f.matches_object(obj) {
-                return false;
-            }
+        if let Some(f) = &self.fields
+            && !f.matches_object(obj)
+        {
+            return false;
         }
         true
     }
@@ -60,14 +65,20 @@ impl Filter {
 
 /// A continue token: the revision the first page was read at and the last key returned.
 fn encode_continue(rev: i64, key: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
+    base64::engine::general_purpose::STANDARD
+        .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
 }
 
 fn decode_continue(token: &str) -> ApiResult<(i64, String)> {
     let bad = || ApiError::BadRequest("invalid continue token".into());
-    let raw = base64::engine::general_purpose::STANDARD.decode(token).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((v["rv"].as_i64().ok_or_else(bad)?, v["start"].as_str().ok_or_else(bad)?.to_string()))
+    Ok((
+        v["rv"].as_i64().ok_or_else(bad)?,
+        v["start"].as_str().ok_or_else(bad)?.to_string(),
+    ))
 }
 
 /// List matching objects; returns the items and the list's metadata.
@@ -79,7 +90,9 @@ pub async fn list_objects(
 ) -> ApiResult<(Vec<Value>, Value)> {
     let filter = Filter::from_params(info, params)?;
     let limit: usize = match params.get("limit") {
-        Some(l) => l.parse().map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?,
+        Some(l) => l
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("invalid limit {l:?}")))?,
         None => 0,
     };
     let prefix = info.namespace_prefix(ns);
@@ -98,11 +111,24 @@ pub async fn list_objects(
     let mut last_key = String::new();
     let mut remaining = 0;
     loop {
-        let want = if limit == 0 { 0 } else { (limit - items.len()).max(if filter.is_empty() { 0 } else { 256 }) };
-        let req = RangeRequest { prefix: prefix.clone(), exact: false, revision, limit: want, start_after: start_after.clone() };
+        let want = if limit == 0 {
+            0
+        } else {
+            (limit - items.len()).max(if filter.is_empty() { 0 } else { 256 })
+        };
+        let req = RangeRequest {
+            prefix: prefix.clone(),
+            exact: false,
+            revision,
+            limit: want,
+            start_after: start_after.clone(),
+        };
         let resp = match api.store.range(req).await {
             Err(tutti_store::StoreError::Compacted { .. }) if params.get("continue").is_some() => {
-                return Err(ApiError::Gone { requested: revision, compacted: 0 });
+                return Err(ApiError::Gone {
+                    requested: revision,
+                    compacted: 0,
+                });
             }
             r => r?,
         };
@@ -156,7 +182,9 @@ pub async fn list(req: Req) -> ApiResult<Response> {
                 .collect();
             json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items})
         }
-        Format::Json => json!({"kind": t.info.list_kind, "apiVersion": t.info.api_version(), "metadata": meta, "items": items}),
+        Format::Json => {
+            json!({"kind": t.info.list_kind, "apiVersion": t.info.api_version(), "metadata": meta, "items": items})
+        }
     };
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
     add_warnings(&mut resp, &[]);

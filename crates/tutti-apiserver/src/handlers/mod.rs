@@ -56,7 +56,9 @@ impl Params {
 }
 
 fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// A request after routing.
@@ -111,7 +113,14 @@ async fn dispatch(
         Err(e) => return e.into_response(),
     };
     let params = Params::parse(query.as_deref());
-    let req = Req { api, method, target, params, headers, body };
+    let req = Req {
+        api,
+        method,
+        target,
+        params,
+        headers,
+        body,
+    };
     match route(req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

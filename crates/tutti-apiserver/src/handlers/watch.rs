@@ -39,11 +39,17 @@ impl Encoder {
         let object = match self.format {
             Format::Table if ty != "BOOKMARK" && ty != "ERROR" => {
                 let meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
-                let mut t = table::table(self.kind, std::slice::from_ref(&obj), meta, self.include, objects::now());
-                if self.columns_sent {
-                    if let Some(o) = t.as_object_mut() {
-                        o.remove("columnDefinitions");
-                    }
+                let mut t = table::table(
+                    self.kind,
+                    std::slice::from_ref(&obj),
+                    meta,
+                    self.include,
+                    objects::now(),
+                );
+                if self.columns_sent
+                    && let Some(o) = t.as_object_mut()
+                {
+                    o.remove("columnDefinitions");
                 }
                 self.columns_sent = true;
                 t
@@ -53,7 +59,8 @@ impl Encoder {
             }),
             _ => obj,
         };
-        let mut line = serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -69,7 +76,11 @@ impl Encoder {
 }
 
 fn gone(requested: i64, compacted: i64) -> Value {
-    ApiError::Gone { requested, compacted }.status()
+    ApiError::Gone {
+        requested,
+        compacted,
+    }
+    .status()
 }
 
 pub async fn watch(req: Req) -> ApiResult<Response> {
@@ -77,12 +88,17 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
     let info = t.info;
     let filter = Filter::from_params(info, &req.params)?;
     let only_name = t.name.clone();
-    let matches = move |obj: &Value| filter.matches(obj) && only_name.as_deref().is_none_or(|n| objects::name(obj) == n);
+    let matches = move |obj: &Value| {
+        filter.matches(obj) && only_name.as_deref().is_none_or(|n| objects::name(obj) == n)
+    };
     let rv = req.params.get("resourceVersion").unwrap_or("").to_string();
     let send_initial = req.params.get("sendInitialEvents") == Some("true");
     let bookmarks = req.params.flag("allowWatchBookmarks");
     let timeout = match req.params.get("timeoutSeconds") {
-        Some(s) => Duration::from_secs(s.parse().map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds {s:?}")))?),
+        Some(s) => Duration::from_secs(
+            s.parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds {s:?}")))?,
+        ),
         None => Duration::from_secs(1800 + rand::rng().random_range(0..1800)),
     };
     let mut enc = Encoder {
@@ -98,7 +114,10 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
         lp.insert("limit", "0");
         lp.insert("continue", "");
         let (items, meta) = list_objects(&req.api, info, t.ns(), &lp).await?;
-        let list_rev: i64 = meta["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let list_rev: i64 = meta["resourceVersion"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         for obj in items.into_iter().filter(|o| only_name_ok(o, &t.name)) {
             head.push(enc.line("ADDED", obj));
         }
@@ -112,7 +131,10 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
     let prefix = info.namespace_prefix(t.ns());
     let store_stream = match req.api.store.watch(&prefix, from).await {
         Ok(s) => Some(s),
-        Err(StoreError::Compacted { requested, compacted }) => {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => {
             head.push(enc.line("ERROR", gone(requested - 1, compacted)));
             None
         }

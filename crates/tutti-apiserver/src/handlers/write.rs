@@ -10,8 +10,8 @@ use tutti_store::{Compare, KeyValue, Txn, TxnOp};
 
 use super::{Req, respond};
 use crate::ApiServer;
-use crate::admission::{Admission, FieldValidation};
 pub use crate::admission::Part;
+use crate::admission::{Admission, FieldValidation};
 use crate::alloc::{self, Plan};
 use crate::error::{ApiError, ApiResult};
 use crate::objects::{self, from_kv, to_bytes};
@@ -52,17 +52,38 @@ pub enum Commit {
 
 /// Put `obj` at `key` if the key's mod_revision is still `expected` (0 = absent), taking and
 /// releasing allocations in the same transaction.
-pub async fn commit_put(api: &ApiServer, key: &str, obj: &Value, expected: i64, plan: &Plan) -> ApiResult<Commit> {
+pub async fn commit_put(
+    api: &ApiServer,
+    key: &str,
+    obj: &Value,
+    expected: i64,
+    plan: &Plan,
+) -> ApiResult<Commit> {
     let owner = Bytes::from(key.to_string());
-    let mut txn = Txn { compares: vec![Compare::ModRevision { key: key.to_string(), revision: expected }], ops: vec![] };
+    let mut txn = Txn {
+        compares: vec![Compare::ModRevision {
+            key: key.to_string(),
+            revision: expected,
+        }],
+        ops: vec![],
+    };
     for r in &plan.reserve {
-        txn.compares.push(Compare::ModRevision { key: r.key.clone(), revision: 0 });
-        txn.ops.push(TxnOp::Put { key: r.key.clone(), value: owner.clone() });
+        txn.compares.push(Compare::ModRevision {
+            key: r.key.clone(),
+            revision: 0,
+        });
+        txn.ops.push(TxnOp::Put {
+            key: r.key.clone(),
+            value: owner.clone(),
+        });
     }
     for k in &plan.release {
         txn.ops.push(TxnOp::Delete { key: k.clone() });
     }
-    txn.ops.push(TxnOp::Put { key: key.to_string(), value: to_bytes(obj)? });
+    txn.ops.push(TxnOp::Put {
+        key: key.to_string(),
+        value: to_bytes(obj)?,
+    });
     let resp = api.store.txn(txn).await?;
     if resp.succeeded {
         return Ok(Commit::Done(resp.revision));
@@ -80,24 +101,59 @@ pub async fn commit_put(api: &ApiServer, key: &str, obj: &Value, expected: i64, 
 }
 
 /// Delete `key` if its mod_revision is still `expected`, releasing what the object held.
-pub async fn commit_delete(api: &ApiServer, key: &str, expected: i64, release: &[String]) -> ApiResult<Option<i64>> {
-    let mut ops = vec![TxnOp::Delete { key: key.to_string() }];
+pub async fn commit_delete(
+    api: &ApiServer,
+    key: &str,
+    expected: i64,
+    release: &[String],
+) -> ApiResult<Option<i64>> {
+    let mut ops = vec![TxnOp::Delete {
+        key: key.to_string(),
+    }];
     ops.extend(release.iter().map(|k| TxnOp::Delete { key: k.clone() }));
-    let txn = Txn { compares: vec![Compare::ModRevision { key: key.to_string(), revision: expected }], ops };
+    let txn = Txn {
+        compares: vec![Compare::ModRevision {
+            key: key.to_string(),
+            revision: expected,
+        }],
+        ops,
+    };
     let resp = api.store.txn(txn).await?;
     Ok(resp.succeeded.then_some(resp.revision))
 }
 
 pub fn not_found(info: &ResourceInfo, name: &str) -> ApiError {
-    ApiError::NotFound { resource: info.group_resource(), name: name.to_string() }
+    ApiError::NotFound {
+        resource: info.group_resource(),
+        name: name.to_string(),
+    }
 }
 
 pub fn conflict(info: &ResourceInfo, name: &str) -> ApiError {
-    ApiError::Conflict { resource: info.group_resource(), name: name.to_string() }
+    ApiError::Conflict {
+        resource: info.group_resource(),
+        name: name.to_string(),
+    }
 }
 
-pub async fn current(api: &ApiServer, info: &ResourceInfo, ns: Option<&str>, name: &str) -> ApiResult<KeyValue> {
-    api.store.get(&info.key(ns, name)).await?.ok_or_else(|| not_found(info, name))
+pub async fn current(
+    api: &ApiServer,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+) -> ApiResult<KeyValue> {
+    api.store
+        .get(&info.key(ns, name))
+        .await?
+        .ok_or_else(|| not_found(info, name))
+}
+
+/// How an update is made: which part of the object, the resourceVersion the caller read
+/// (a precondition), and the write options.
+pub struct Update<'a> {
+    pub part: Part,
+    pub expected: Option<i64>,
+    pub opts: &'a WriteOptions,
 }
 
 /// Read-modify-write with optimistic concurrency: read the object, compute its new form with
@@ -108,14 +164,17 @@ pub async fn update_with<F>(
     info: &'static ResourceInfo,
     ns: Option<&str>,
     name: &str,
-    part: Part,
-    expected: Option<i64>,
-    opts: &WriteOptions,
+    how: Update<'_>,
     mut change: F,
 ) -> ApiResult<Written>
 where
     F: FnMut(&Value) -> ApiResult<Value>,
 {
+    let Update {
+        part,
+        expected,
+        opts,
+    } = how;
     let key = info.key(ns, name);
     for _ in 0..16 {
         let kv = current(api, info, ns, name).await?;
@@ -130,21 +189,38 @@ where
         } else {
             Plan::default()
         };
-        let mut adm = Admission { info, namespace: ns, field_validation: opts.field_validation, warnings: vec![] };
+        let mut adm = Admission {
+            info,
+            namespace: ns,
+            field_validation: opts.field_validation,
+            warnings: vec![],
+        };
         let mut obj = adm.update(&old, new, part)?;
         if same_object(&old, &obj) || opts.dry_run {
-            return Ok(Written { obj, warnings: adm.warnings });
+            return Ok(Written {
+                obj,
+                warnings: adm.warnings,
+            });
         }
         if objects::is_terminating(&obj) && !has_finalizers(&obj) {
             // The last finalizer is gone: the object is deleted now.
-            if commit_delete(api, &key, kv.mod_revision, &alloc::held_keys(&old)).await?.is_some() {
-                return Ok(Written { obj, warnings: adm.warnings });
+            if commit_delete(api, &key, kv.mod_revision, &alloc::held_keys(&old))
+                .await?
+                .is_some()
+            {
+                return Ok(Written {
+                    obj,
+                    warnings: adm.warnings,
+                });
             }
         } else {
             match commit_put(api, &key, &obj, kv.mod_revision, &plan).await? {
                 Commit::Done(rev) => {
                     objects::set_resource_version(&mut obj, rev);
-                    return Ok(Written { obj, warnings: adm.warnings });
+                    return Ok(Written {
+                        obj,
+                        warnings: adm.warnings,
+                    });
                 }
                 Commit::Taken(r) if r.user_chosen => return Err(alloc::taken(name, &r)),
                 Commit::Taken(_) | Commit::ObjectConflict => {}
@@ -160,7 +236,10 @@ where
 /// Metadata finalizers, plus a Namespace's `spec.finalizers`.
 pub fn has_finalizers(obj: &Value) -> bool {
     !objects::finalizers(obj).is_empty()
-        || obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+        || obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
             && obj.get("kind").and_then(Value::as_str) == Some("Namespace")
 }
 
@@ -178,7 +257,11 @@ fn same_object(a: &Value, b: &Value) -> bool {
 /// `POST pods/<name>/binding`: assign a pending pod to a node (the scheduler's one write).
 pub async fn binding(req: Req) -> ApiResult<Response> {
     let body = crate::body::decode_object(&req.headers, &req.body)?;
-    let node = body.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let node = body
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let info = req.target.info;
     let name = req.target.name()?.to_string();
     if node.is_empty() {
@@ -190,7 +273,7 @@ pub async fn binding(req: Req) -> ApiResult<Response> {
         });
     }
     let opts = WriteOptions::from_req(&req)?;
-    update_with(&req.api, info, req.target.ns(), &name, Part::Binding, None, &opts, |old| {
+    update_with(&req.api, info, req.target.ns(), &name, Update { part: Part::Binding, expected: None, opts: &opts }, |old| {
         let current = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
         if !current.is_empty() {
             return Err(ApiError::ConflictMessage {
@@ -205,7 +288,7 @@ pub async fn binding(req: Req) -> ApiResult<Response> {
     })
     .await?;
     // The PodScheduled condition is status: written through the status path.
-    update_with(&req.api, info, req.target.ns(), &name, Part::Status, None, &opts, |old| {
+    update_with(&req.api, info, req.target.ns(), &name, Update { part: Part::Status, expected: None, opts: &opts }, |old| {
         let mut new = old.clone();
         let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": objects::now_rfc3339()});
         let conds = new["status"]["conditions"].as_array().cloned().unwrap_or_default();

@@ -16,7 +16,14 @@ pub enum Layout {
 
 /// Writes `Containers:` (or `Init Containers:`) for `containers` at `level`; `statuses` are the
 /// pod's `containerStatuses` (empty for a template).
-pub fn containers(w: &mut Writer, level: usize, title: &str, containers: &[Value], statuses: &[Value], layout: Layout) {
+pub fn containers(
+    w: &mut Writer,
+    level: usize,
+    title: &str,
+    containers: &[Value],
+    statuses: &[Value],
+    layout: Layout,
+) {
     if containers.is_empty() {
         return;
     }
@@ -46,10 +53,21 @@ pub fn containers(w: &mut Writer, level: usize, title: &str, containers: &[Value
         list(w, l, "Args", array(c, "/args"));
         if let Some(s) = status {
             state(w, l, "State", s.get("state"));
-            if s.pointer("/lastState").and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
+            if s.pointer("/lastState")
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+            {
                 state(w, l, "Last State", s.get("lastState"));
             }
-            w.field(l, "Ready", if s.get("ready").and_then(Value::as_bool) == Some(true) { "True" } else { "False" });
+            w.field(
+                l,
+                "Ready",
+                if s.get("ready").and_then(Value::as_bool) == Some(true) {
+                    "True"
+                } else {
+                    "False"
+                },
+            );
             w.field(l, "Restart Count", int(s, "/restartCount", 0));
         }
         resources(w, l, "Limits", c.pointer("/resources/limits"));
@@ -64,9 +82,19 @@ fn ports(w: &mut Writer, level: usize, c: &Value) {
     let show = |key: &str| -> String {
         let parts: Vec<String> = ports
             .iter()
-            .map(|p| format!("{}/{}", int(p, key, 0), p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")))
+            .map(|p| {
+                format!(
+                    "{}/{}",
+                    int(p, key, 0),
+                    p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+                )
+            })
             .collect();
-        if parts.is_empty() { NONE.to_string() } else { parts.join(", ") }
+        if parts.is_empty() {
+            NONE.to_string()
+        } else {
+            parts.join(", ")
+        }
     };
     let label = if ports.len() > 1 { "Ports" } else { "Port" };
     w.field(level, label, show("/containerPort"));
@@ -136,9 +164,17 @@ fn environment(w: &mut Writer, level: usize, env: &[Value]) {
         let value = if let Some(v) = e.get("value") {
             scalar(v)
         } else if let Some(r) = e.pointer("/valueFrom/secretKeyRef") {
-            format!("<set to the key '{}' in secret '{}'>", text(r, "/key"), text(r, "/name"))
+            format!(
+                "<set to the key '{}' in secret '{}'>",
+                text(r, "/key"),
+                text(r, "/name")
+            )
         } else if let Some(r) = e.pointer("/valueFrom/configMapKeyRef") {
-            format!("<set to the key '{}' of config map '{}'>", text(r, "/key"), text(r, "/name"))
+            format!(
+                "<set to the key '{}' of config map '{}'>",
+                text(r, "/key"),
+                text(r, "/name")
+            )
         } else if let Some(r) = e.pointer("/valueFrom/fieldRef") {
             format!(" ({}:{})", text(r, "/apiVersion"), text(r, "/fieldPath"))
         } else {
@@ -155,8 +191,15 @@ fn mounts(w: &mut Writer, level: usize, mounts: &[Value]) {
     }
     w.heading(level, "Mounts");
     for m in mounts {
-        let ro = if m.get("readOnly").and_then(Value::as_bool) == Some(true) { "ro" } else { "rw" };
-        w.line(level + 1, format!("{} from {} ({ro})", text(m, "/mountPath"), text(m, "/name")));
+        let ro = if m.get("readOnly").and_then(Value::as_bool) == Some(true) {
+            "ro"
+        } else {
+            "rw"
+        };
+        w.line(
+            level + 1,
+            format!("{} from {} ({ro})", text(m, "/mountPath"), text(m, "/name")),
+        );
     }
 }
 
@@ -170,12 +213,19 @@ pub fn volumes(w: &mut Writer, level: usize, volumes: &[Value]) {
     for v in volumes {
         w.line(level + 1, format!("{}:", text(v, "/name")));
         let l = level + 2;
-        let Some((kind, source)) = v.as_object().and_then(|m| m.iter().find(|(k, _)| k.as_str() != "name")) else {
+        let Some((kind, source)) = v
+            .as_object()
+            .and_then(|m| m.iter().find(|(k, _)| k.as_str() != "name"))
+        else {
             continue;
         };
         match kind.as_str() {
             "emptyDir" => {
-                w.field(l, "Type", "EmptyDir (a temporary directory that shares a pod's lifetime)");
+                w.field(
+                    l,
+                    "Type",
+                    "EmptyDir (a temporary directory that shares a pod's lifetime)",
+                );
                 w.field(l, "Medium", text(source, "/medium"));
             }
             "configMap" => {
@@ -206,14 +256,31 @@ pub fn pod_template(w: &mut Writer, level: usize, template: Option<&Value>) {
     w.heading(level, "Pod Template");
     w.labels(level + 1, "Labels", t.pointer("/metadata/labels"));
     let annotations = t.pointer("/metadata/annotations");
-    if annotations.and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
+    if annotations
+        .and_then(Value::as_object)
+        .is_some_and(|m| !m.is_empty())
+    {
         w.annotations(level + 1, "Annotations", annotations);
     }
     let sa = text(t, "/spec/serviceAccountName");
     if !sa.is_empty() {
         w.field(level + 1, "Service Account", sa);
     }
-    containers(w, level + 1, "Init Containers", array(t, "/spec/initContainers"), &[], Layout::Template);
-    containers(w, level + 1, "Containers", array(t, "/spec/containers"), &[], Layout::Template);
+    containers(
+        w,
+        level + 1,
+        "Init Containers",
+        array(t, "/spec/initContainers"),
+        &[],
+        Layout::Template,
+    );
+    containers(
+        w,
+        level + 1,
+        "Containers",
+        array(t, "/spec/containers"),
+        &[],
+        Layout::Template,
+    );
     volumes(w, level + 1, array(t, "/spec/volumes"));
 }

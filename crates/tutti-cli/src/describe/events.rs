@@ -24,19 +24,38 @@ pub async fn for_object(ctx: &Context, obj: &Value) -> Result<Vec<Value>, api::A
     if !uid.is_empty() {
         selector.push_str(&format!(",involvedObject.uid={uid}"));
     }
-    let path = if namespace.is_empty() { "/api/v1/events".to_string() } else { format!("/api/v1/namespaces/{namespace}/events") };
-    let params = ListParams { field_selector: Some(selector), ..ListParams::default() };
+    let path = if namespace.is_empty() {
+        "/api/v1/events".to_string()
+    } else {
+        format!("/api/v1/namespaces/{namespace}/events")
+    };
+    let params = ListParams {
+        field_selector: Some(selector),
+        ..ListParams::default()
+    };
     let request = kube::core::Request::new(path);
     let list = match api::send(ctx, request.list(&params).map_err(kube_build)?).await {
         Ok(list) => list,
         // A server without these field selectors answers 400: filter a plain list instead.
-        Err(e) if e.code() == Some(400) => api::send(ctx, request.list(&ListParams::default()).map_err(kube_build)?).await?,
+        Err(e) if e.code() == Some(400) => {
+            api::send(
+                ctx,
+                request.list(&ListParams::default()).map_err(kube_build)?,
+            )
+            .await?
+        }
         Err(e) => return Err(e),
     };
     let mut events: Vec<Value> = list
         .get("items")
         .and_then(Value::as_array)
-        .map(|items| items.iter().filter(|e| is_about(e, name, kind, uid)).cloned().collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| is_about(e, name, kind, uid))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     events.sort_by_key(|e| last_seen(e).map(|t| t.as_second()).unwrap_or(0));
     Ok(events)
@@ -54,15 +73,35 @@ fn is_about(event: &Value, name: &str, kind: &str, uid: &str) -> bool {
 }
 
 fn time_at(event: &Value, pointers: &[&str]) -> Option<Timestamp> {
-    pointers.iter().find_map(|p| event.pointer(p).and_then(Value::as_str).and_then(|s| s.parse().ok()))
+    pointers.iter().find_map(|p| {
+        event
+            .pointer(p)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+    })
 }
 
 fn last_seen(event: &Value) -> Option<Timestamp> {
-    time_at(event, &["/series/lastObservedTime", "/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"])
+    time_at(
+        event,
+        &[
+            "/series/lastObservedTime",
+            "/lastTimestamp",
+            "/eventTime",
+            "/metadata/creationTimestamp",
+        ],
+    )
 }
 
 fn first_seen(event: &Value) -> Option<Timestamp> {
-    time_at(event, &["/firstTimestamp", "/eventTime", "/metadata/creationTimestamp"])
+    time_at(
+        event,
+        &[
+            "/firstTimestamp",
+            "/eventTime",
+            "/metadata/creationTimestamp",
+        ],
+    )
 }
 
 /// `10s`, or `2m (x4 over 10m)` for a repeated event.
@@ -72,7 +111,10 @@ fn age(event: &Value, now: Timestamp) -> String {
     let count = event.get("count").and_then(Value::as_i64).unwrap_or(1);
     if count > 1 {
         let first = first_seen(event).map(|t| t.to_string());
-        format!("{last_age} (x{count} over {})", age_since(first.as_deref(), now))
+        format!(
+            "{last_age} (x{count} over {})",
+            age_since(first.as_deref(), now)
+        )
     } else {
         last_age
     }
@@ -81,9 +123,17 @@ fn age(event: &Value, now: Timestamp) -> String {
 /// `kubelet, node1`, the reporting controller, or the source component.
 fn from(event: &Value) -> String {
     let component = text(event, "/source/component");
-    let component = if component.is_empty() { text(event, "/reportingComponent") } else { component };
+    let component = if component.is_empty() {
+        text(event, "/reportingComponent")
+    } else {
+        component
+    };
     let host = text(event, "/source/host");
-    if host.is_empty() { component.to_string() } else { format!("{component}, {host}") }
+    if host.is_empty() {
+        component.to_string()
+    } else {
+        format!("{component}, {host}")
+    }
 }
 
 /// Writes the section at level 0.
@@ -97,7 +147,16 @@ pub fn write(w: &mut Writer, events: &[Value], now: Timestamp) {
     w.line(1, "----\t------\t----\t----\t-------");
     for e in events {
         let message = text(e, "/message").trim().replace(['\t', '\n'], " ");
-        w.line(1, format!("{}\t{}\t{}\t{}\t{message}", text(e, "/type"), text(e, "/reason"), age(e, now), from(e)));
+        w.line(
+            1,
+            format!(
+                "{}\t{}\t{}\t{}\t{message}",
+                text(e, "/type"),
+                text(e, "/reason"),
+                age(e, now),
+                from(e)
+            ),
+        );
     }
 }
 

@@ -44,7 +44,11 @@ pub async fn run(ctx: &Context, args: DescribeArgs) -> Result<()> {
     let selections = resource::parse_args(&args.args)?;
     let query = Query {
         ctx,
-        namespace: if args.all_namespaces { None } else { Some(args.namespace.or_context(ctx)) },
+        namespace: if args.all_namespaces {
+            None
+        } else {
+            Some(args.namespace.or_context(ctx))
+        },
         selector: args.selector.clone(),
         field_selector: None,
     };
@@ -53,16 +57,28 @@ pub async fn run(ctx: &Context, args: DescribeArgs) -> Result<()> {
     for sel in &selections {
         for obj in fetch_objects(&query, sel, &mut errors).await? {
             let text = describe(ctx, sel.info, &obj).await?;
-            output::emit(&if printed > 0 { format!("\n\n{text}") } else { text })?;
+            output::emit(&if printed > 0 {
+                format!("\n\n{text}")
+            } else {
+                text
+            })?;
             printed += 1;
         }
     }
     if errors > 0 {
         let total = selections.iter().map(|s| s.names.len()).sum();
-        return Err(Reported { failed: errors, total, verb: "found" }.into());
+        return Err(Reported {
+            failed: errors,
+            total,
+            verb: "found",
+        }
+        .into());
     }
     if printed == 0 {
-        eprintln!("No resources found in {} namespace.", query.namespace.as_deref().unwrap_or("any"));
+        eprintln!(
+            "No resources found in {} namespace.",
+            query.namespace.as_deref().unwrap_or("any")
+        );
     }
     Ok(())
 }
@@ -91,9 +107,12 @@ async fn describe(ctx: &Context, info: &ResourceInfo, obj: &Value) -> Result<Str
 
 /// The service's Endpoints object (same name), if it exists.
 async fn endpoints(ctx: &Context, svc: &Value) -> Result<Option<Value>> {
-    let Some(info) = tutti_core::registry::find_by_kind(Some("v1"), "Endpoints") else { return Ok(None) };
+    let Some(info) = tutti_core::registry::find_by_kind(Some("v1"), "Endpoints") else {
+        return Ok(None);
+    };
     let ns = text(svc, "/metadata/namespace");
-    let req = kube::core::Request::new(collection_path(info, Some(ns))).get(text(svc, "/metadata/name"), &GetParams::default())?;
+    let req = kube::core::Request::new(collection_path(info, Some(ns)))
+        .get(text(svc, "/metadata/name"), &GetParams::default())?;
     match api::send(ctx, req).await {
         Ok(ep) => Ok(Some(ep)),
         Err(e) if e.code().is_some() => Ok(None),
@@ -109,7 +128,11 @@ fn metadata(w: &mut Writer, obj: &Value, creation: bool) {
         w.field(0, "Namespace", ns);
     }
     if creation {
-        w.field(0, "CreationTimestamp", rfc1123(text(obj, "/metadata/creationTimestamp")));
+        w.field(
+            0,
+            "CreationTimestamp",
+            rfc1123(text(obj, "/metadata/creationTimestamp")),
+        );
     }
     w.labels(0, "Labels", obj.pointer("/metadata/labels"));
     w.annotations(0, "Annotations", obj.pointer("/metadata/annotations"));
@@ -128,7 +151,10 @@ fn conditions(w: &mut Writer, obj: &Value, columns: &[&str]) {
         w.line(1, dashes.join("\t"));
     }
     for c in conditions {
-        let cells: Vec<&str> = columns.iter().map(|col| text(c, &format!("/{}", col.to_ascii_lowercase()))).collect();
+        let cells: Vec<&str> = columns
+            .iter()
+            .map(|col| text(c, &format!("/{}", col.to_ascii_lowercase())))
+            .collect();
         w.line(1, cells.join("\t"));
     }
 }
@@ -143,5 +169,3 @@ fn controlled_by(obj: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-pub fn debug_writer() -> impl FnMut(&Value) -> String { |v| { let mut w = Writer::default(); generic::write(&mut w, v); w.finish() } }

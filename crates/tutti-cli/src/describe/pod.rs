@@ -15,14 +15,22 @@ pub fn write(w: &mut Writer, p: &Value) {
         w.field(0, "Priority", priority);
     }
     let sa = text(p, "/spec/serviceAccountName");
-    w.field(0, "Service Account", if sa.is_empty() { "default" } else { sa });
+    w.field(
+        0,
+        "Service Account",
+        if sa.is_empty() { "default" } else { sa },
+    );
     let node = text(p, "/spec/nodeName");
     let host_ip = text(p, "/status/hostIP");
-    w.field(0, "Node", match (node.is_empty(), host_ip.is_empty()) {
-        (true, _) => NONE.to_string(),
-        (false, true) => node.to_string(),
-        (false, false) => format!("{node}/{host_ip}"),
-    });
+    w.field(
+        0,
+        "Node",
+        match (node.is_empty(), host_ip.is_empty()) {
+            (true, _) => NONE.to_string(),
+            (false, true) => node.to_string(),
+            (false, false) => format!("{node}/{host_ip}"),
+        },
+    );
     let start = text(p, "/status/startTime");
     if !start.is_empty() {
         w.field(0, "Start Time", rfc1123(start));
@@ -37,7 +45,10 @@ pub fn write(w: &mut Writer, p: &Value) {
         }
     }
     w.field(0, "IP", text(p, "/status/podIP"));
-    let ips: Vec<String> = array(p, "/status/podIPs").iter().map(|i| text(i, "/ip").to_string()).collect();
+    let ips: Vec<String> = array(p, "/status/podIPs")
+        .iter()
+        .map(|i| text(i, "/ip").to_string())
+        .collect();
     if ips.is_empty() {
         w.field(0, "IPs", NONE);
     } else {
@@ -51,26 +62,53 @@ pub fn write(w: &mut Writer, p: &Value) {
     }
     let statuses = array(p, "/status/containerStatuses");
     let init_statuses = array(p, "/status/initContainerStatuses");
-    containers(w, 0, "Init Containers", array(p, "/spec/initContainers"), init_statuses, Layout::Pod);
-    containers(w, 0, "Containers", array(p, "/spec/containers"), statuses, Layout::Pod);
+    containers(
+        w,
+        0,
+        "Init Containers",
+        array(p, "/spec/initContainers"),
+        init_statuses,
+        Layout::Pod,
+    );
+    containers(
+        w,
+        0,
+        "Containers",
+        array(p, "/spec/containers"),
+        statuses,
+        Layout::Pod,
+    );
     conditions(w, p, &["Type", "Status"]);
     volumes(w, 0, array(p, "/spec/volumes"));
     let qos = text(p, "/status/qosClass");
     if !qos.is_empty() {
         w.field(0, "QoS Class", qos);
     }
-    w.lines(0, "Node-Selectors", &pairs(p.pointer("/spec/nodeSelector"), "="));
-    let tolerations: Vec<String> = array(p, "/spec/tolerations").iter().map(toleration).collect();
+    w.lines(
+        0,
+        "Node-Selectors",
+        &pairs(p.pointer("/spec/nodeSelector"), "="),
+    );
+    let tolerations: Vec<String> = array(p, "/spec/tolerations")
+        .iter()
+        .map(toleration)
+        .collect();
     w.lines(0, "Tolerations", &tolerations);
 }
 
 /// The phase, or `Terminating` once a deletion is under way.
 fn status(p: &Value) -> String {
-    if p.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+    if p.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
         return "Terminating".to_string();
     }
     let phase = text(p, "/status/phase");
-    if phase.is_empty() { "Pending".to_string() } else { phase.to_string() }
+    if phase.is_empty() {
+        "Pending".to_string()
+    } else {
+        phase.to_string()
+    }
 }
 
 /// `node.kubernetes.io/not-ready:NoExecute op=Exists for 300s`.

@@ -68,16 +68,31 @@ impl Writer {
 
 /// A string map's entries as `k{sep}v`, sorted by key.
 pub fn pairs(map: Option<&Value>, sep: &str) -> Vec<String> {
-    let Some(map) = map.and_then(Value::as_object) else { return Vec::new() };
-    let mut out: Vec<String> = map.iter().map(|(k, v)| format!("{k}{sep}{}", scalar(v))).collect();
+    let Some(map) = map.and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{k}{sep}{}", scalar(v)))
+        .collect();
     out.sort();
     out
 }
 
 /// `app=nginx,tier=web` for a `matchLabels`-style map, `<none>` when empty.
 pub fn selector_text(map: Option<&Map<String, Value>>) -> String {
-    let parts: Vec<String> = map.map(|m| m.iter().map(|(k, v)| format!("{k}={}", scalar(v))).collect()).unwrap_or_default();
-    if parts.is_empty() { NONE.to_string() } else { parts.join(",") }
+    let parts: Vec<String> = map
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", scalar(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        NONE.to_string()
+    } else {
+        parts.join(",")
+    }
 }
 
 /// A JSON scalar as plain text (strings unquoted; null empty).
@@ -96,12 +111,17 @@ pub fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
 
 /// The integer at a JSON pointer, or `default`.
 pub fn int(v: &Value, pointer: &str, default: i64) -> i64 {
-    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(default)
+    v.pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(default)
 }
 
 /// The array at a JSON pointer, or empty.
 pub fn array<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
-    v.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -115,7 +135,8 @@ mod tests {
         w.field(0, "Name", "nginx");
         w.labels(0, "Labels", Some(&json!({"b": "2", "a": "1"})));
         w.annotations(0, "Annotations", None);
-        let expected = "Name:         nginx\nLabels:       a=1\n              b=2\nAnnotations:  <none>\n";
+        let expected =
+            "Name:         nginx\nLabels:       a=1\n              b=2\nAnnotations:  <none>\n";
         assert_eq!(w.finish(), expected);
     }
 

@@ -38,7 +38,10 @@ impl Printer {
         }
         let mut text = String::new();
         if self.widths.is_empty() {
-            let t = Table { headers: columns.headers(&self.opts), rows };
+            let t = Table {
+                headers: columns.headers(&self.opts),
+                rows,
+            };
             self.widths = t.widths();
             text = t.render();
         } else {
@@ -52,7 +55,11 @@ impl Printer {
 
 pub(super) async fn run(query: &Query<'_>, sel: &Selection, wide: bool) -> Result<()> {
     let mut printer = Printer {
-        opts: Options { wide, with_namespace: query.namespace.is_none() && sel.info.namespaced, kind_prefix: None },
+        opts: Options {
+            wide,
+            with_namespace: query.namespace.is_none() && sel.info.namespaced,
+            kind_prefix: None,
+        },
         columns: None,
         widths: Vec::new(),
     };
@@ -63,12 +70,23 @@ pub(super) async fn run(query: &Query<'_>, sel: &Selection, wide: bool) -> Resul
             Some(f) => format!("{f},metadata.name={name}"),
             None => format!("metadata.name={name}"),
         }),
-        _ => bail!("watch is only supported on individual resources and resource collections, but {} names were given", sel.names.len()),
+        _ => bail!(
+            "watch is only supported on individual resources and resource collections, but {} names were given",
+            sel.names.len()
+        ),
     };
-    let query = Query { ctx: query.ctx, namespace: query.namespace.clone(), selector: query.selector.clone(), field_selector };
+    let query = Query {
+        ctx: query.ctx,
+        namespace: query.namespace.clone(),
+        selector: query.selector.clone(),
+        field_selector,
+    };
     let mut version = list(&query, sel, &mut printer).await?;
     if printer.widths.is_empty() {
-        eprintln!("{}", no_resources(query.namespace.as_deref(), std::slice::from_ref(sel)));
+        eprintln!(
+            "{}",
+            no_resources(query.namespace.as_deref(), std::slice::from_ref(sel))
+        );
     }
     loop {
         let params = WatchParams {
@@ -76,7 +94,10 @@ pub(super) async fn run(query: &Query<'_>, sel: &Selection, wide: bool) -> Resul
             field_selector: query.field_selector.clone(),
             ..WatchParams::default()
         };
-        let req = api::accept(query.request(sel.info).watch(&params, &version)?, api::TABLE_ACCEPT);
+        let req = api::accept(
+            query.request(sel.info).watch(&params, &version)?,
+            api::TABLE_ACCEPT,
+        );
         let stream = query.ctx.client.request_events::<Value>(req).await?;
         futures::pin_mut!(stream);
         while let Some(event) = stream.try_next().await? {
@@ -100,8 +121,15 @@ pub(super) async fn run(query: &Query<'_>, sel: &Selection, wide: bool) -> Resul
 
 /// Lists (as a Table), prints the rows, and returns the list's resourceVersion.
 async fn list(query: &Query<'_>, sel: &Selection, printer: &mut Printer) -> Result<String> {
-    let req = api::accept(query.request(sel.info).list(&query.list_params())?, api::TABLE_ACCEPT);
+    let req = api::accept(
+        query.request(sel.info).list(&query.list_params())?,
+        api::TABLE_ACCEPT,
+    );
     let table = api::send(query.ctx, req).await?;
     printer.print(&table)?;
-    Ok(table.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_string())
+    Ok(table
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("0")
+        .to_string())
 }

@@ -30,7 +30,12 @@ pub struct Document {
 impl Document {
     /// `web.yaml: document 2 (line 14)`, or `... item 3` for an item of a List.
     pub fn location(&self) -> Location<'_> {
-        Location { source: &self.source, index: self.index, line: self.line, item: self.item }
+        Location {
+            source: &self.source,
+            index: self.index,
+            line: self.line,
+            item: self.item,
+        }
     }
 
     pub fn kind(&self) -> &str {
@@ -38,17 +43,31 @@ impl Document {
     }
 
     pub fn name(&self) -> &str {
-        self.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        self.value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn namespace(&self) -> Option<&str> {
-        self.value.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty())
+        self.value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// `Deployment "web"`, or just the kind when the object has no name.
     pub fn title(&self) -> String {
-        let kind = if self.kind().is_empty() { "object" } else { self.kind() };
-        if self.name().is_empty() { kind.to_string() } else { format!("{kind} \"{}\"", self.name()) }
+        let kind = if self.kind().is_empty() {
+            "object"
+        } else {
+            self.kind()
+        };
+        if self.name().is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind} \"{}\"", self.name())
+        }
     }
 }
 
@@ -63,7 +82,11 @@ pub struct Location<'a> {
 
 impl fmt::Display for Location<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: document {} (line {})", self.source, self.index, self.line)?;
+        write!(
+            f,
+            "{}: document {} (line {})",
+            self.source, self.index, self.line
+        )?;
         if let Some(item) = self.item {
             write!(f, " item {item}")?;
         }
@@ -110,7 +133,8 @@ fn read_file(path: &Path) -> Vec<Entry> {
 /// The file itself, or a directory's `.yaml`, `.yml` and `.json` files sorted by name
 /// (descending into subdirectories when `recursive`).
 pub fn manifest_files(path: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("the path \"{}\" does not exist", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("the path \"{}\" does not exist", path.display()))?;
     if !meta.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -125,7 +149,11 @@ pub fn manifest_files(path: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
             if recursive {
                 files.extend(manifest_files(&entry, true)?);
             }
-        } else if entry.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json")) {
+        } else if entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+        {
             files.push(entry);
         }
     }

@@ -11,7 +11,11 @@ use super::{Document, Entry};
 /// expanded into their items.
 pub fn parse(source: &str, text: &str) -> Vec<Entry> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim_start().starts_with(['{', '[']) { parse_json(source, text) } else { parse_yaml(source, text) }
+    if text.trim_start().starts_with(['{', '[']) {
+        parse_json(source, text)
+    } else {
+        parse_yaml(source, text)
+    }
 }
 
 /// A YAML document's text with the 1-based line its chunk starts on.
@@ -28,14 +32,25 @@ fn is_separator(line: &str) -> bool {
 
 fn split_yaml(text: &str) -> Vec<Chunk> {
     let mut chunks = Vec::new();
-    let mut current = Chunk { first_line: 1, text: String::new() };
+    let mut current = Chunk {
+        first_line: 1,
+        text: String::new(),
+    };
     for (i, line) in text.lines().enumerate() {
         if is_separator(line) {
-            chunks.push(std::mem::replace(&mut current, Chunk { first_line: i + 1, text: String::new() }));
+            chunks.push(std::mem::replace(
+                &mut current,
+                Chunk {
+                    first_line: i + 1,
+                    text: String::new(),
+                },
+            ));
             // Content on the separator line (`--- {a: 1}`) belongs to the new document; keep
             // its columns by blanking the marker.
             current.text.push_str("   ");
-            current.text.push_str(if line.starts_with("---") { &line[3..] } else { "" });
+            current
+                .text
+                .push_str(line.strip_prefix("---").unwrap_or(""));
         } else {
             current.text.push_str(line);
         }
@@ -57,7 +72,9 @@ fn parse_yaml(source: &str, text: &str) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut index = 0;
     for chunk in split_yaml(text) {
-        let Some(offset) = content_line(&chunk) else { continue };
+        let Some(offset) = content_line(&chunk) else {
+            continue;
+        };
         index += 1;
         let line = chunk.first_line + offset;
         // Padding with the lines before the chunk makes the parser's positions file positions.
@@ -71,15 +88,21 @@ fn parse_yaml(source: &str, text: &str) -> Vec<Entry> {
                     .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
                     .unwrap_or_default();
                 let msg = first_line(&e.without_snippet().to_string());
-                out.push(Err(anyhow!("{source}: document {index} (line {line}): YAML syntax error{at}: {msg}")));
+                out.push(Err(anyhow!(
+                    "{source}: document {index} (line {line}): YAML syntax error{at}: {msg}"
+                )));
             }
         }
     }
     out
 }
 
+/// The message's first line, without the position the parser appends (reported already).
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or("").trim().to_string()
+    let line = message.lines().next().unwrap_or("").trim();
+    line.rfind(" at line ")
+        .map_or(line, |i| &line[..i])
+        .to_string()
 }
 
 fn parse_json(source: &str, text: &str) -> Vec<Entry> {
@@ -113,12 +136,20 @@ fn parse_json(source: &str, text: &str) -> Vec<Entry> {
 
 /// serde_json appends " at line L column C"; the position is already reported.
 fn strip_position(message: &str) -> &str {
-    message.rfind(" at line ").map_or(message, |i| &message[..i])
+    message
+        .rfind(" at line ")
+        .map_or(message, |i| &message[..i])
 }
 
 /// One parsed document: an object, or a `List` whose items each become a document.
 fn documents(source: &str, index: usize, line: usize, value: Value) -> Vec<Entry> {
-    let doc = |item, value| Document { source: source.to_string(), index, line, item, value };
+    let doc = |item, value| Document {
+        source: source.to_string(),
+        index,
+        line,
+        item,
+        value,
+    };
     match value {
         Value::Object(ref map) if is_list(map) => match map.get("items") {
             Some(Value::Array(items)) => items
@@ -126,7 +157,10 @@ fn documents(source: &str, index: usize, line: usize, value: Value) -> Vec<Entry
                 .enumerate()
                 .map(|(i, v)| match v {
                     Value::Object(_) => Ok(doc(Some(i + 1), v.clone())),
-                    _ => Err(anyhow!("{source}: document {index} (line {line}) item {}: not an object", i + 1)),
+                    _ => Err(anyhow!(
+                        "{source}: document {index} (line {line}) item {}: not an object",
+                        i + 1
+                    )),
                 })
                 .collect(),
             _ => Vec::new(),

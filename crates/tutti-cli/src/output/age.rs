@@ -18,7 +18,11 @@ pub fn human_duration(d: SignedDuration) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 60 * 3 {
         return format!("{minutes}m");
@@ -26,21 +30,33 @@ pub fn human_duration(d: SignedDuration) -> String {
     let hours = minutes / 60;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -80,7 +96,10 @@ mod tests {
 
     #[test]
     fn timestamps_print_in_rfc1123() {
-        assert_eq!(rfc1123("2024-03-05T10:00:00Z"), "Tue, 05 Mar 2024 10:00:00 +0000");
+        assert_eq!(
+            rfc1123("2024-03-05T10:00:00Z"),
+            "Tue, 05 Mar 2024 10:00:00 +0000"
+        );
         let now: Timestamp = "2024-03-05T10:02:05Z".parse().unwrap_or_default();
         assert_eq!(age_since(Some("2024-03-05T10:00:00Z"), now), "2m5s");
         assert_eq!(age_since(None, now), "<unknown>");

@@ -12,7 +12,9 @@ use anyhow::{Context, Result};
 /// Writes `text` to stdout and flushes it (a closed pipe is an error, not a panic).
 pub fn emit(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write to stdout")
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
 }
 
 /// Writes one line to stdout.

@@ -14,6 +14,27 @@ pub enum Format {
     Name,
 }
 
+/// An object as `kubectl get -o yaml|json` shows it: `metadata.managedFields` hidden, and keys
+/// sorted at every level (kubectl prints through unstructured maps).
+pub fn for_display(mut obj: Value) -> Value {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    sorted(obj)
+}
+
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 /// The object serialised as YAML (two-space indents, as kubectl prints).
 pub fn to_yaml(value: &Value) -> Result<String> {
     serde_saphyr::to_string(value).context("cannot print the object as YAML")
@@ -28,7 +49,8 @@ pub fn to_json(value: &Value) -> Result<String> {
 
 /// `items` wrapped in a `v1 List`, the shape `kubectl get -o yaml` prints for several objects.
 pub fn list(items: Vec<Value>) -> Value {
-    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items})
+    // Keys in kubectl's (sorted) order.
+    json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
 }
 
 /// Serialises in the requested format (`Yaml` or `Json`).
@@ -45,9 +67,35 @@ mod tests {
         let obj = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "labels": {"app": "web"}},
             "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}});
         let text = to_yaml(&obj).unwrap();
-        assert!(text.starts_with("apiVersion: v1\nkind: Service\n"), "{text}");
+        assert!(
+            text.starts_with("apiVersion: v1\nkind: Service\n"),
+            "{text}"
+        );
         let back: Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(back, obj);
+    }
+
+    #[test]
+    fn display_sorts_keys_and_hides_managed_fields() {
+        let obj = json!({"kind": "Pod", "metadata": {"name": "p", "managedFields": [{"manager": "tutti"}], "labels": {"b": "1", "a": "2"}},
+            "apiVersion": "v1"});
+        let shown = for_display(obj);
+        assert_eq!(
+            shown
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default(),
+            ["apiVersion", "kind", "metadata"]
+        );
+        assert_eq!(
+            shown["metadata"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default(),
+            ["labels", "name"]
+        );
+        let text = to_json(&shown).unwrap();
+        assert!(text.find("\"a\"") < text.find("\"b\""), "{text}");
     }
 
     #[test]

@@ -55,10 +55,13 @@ fn write_lines(lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], ou
         let last = cells.len().saturating_sub(1);
         for (j, cell) in cells.iter().enumerate() {
             out.push_str(cell);
-            if j < last {
-                if let Some(w) = widths.get(j) {
-                    out.extend(std::iter::repeat_n(' ', w.saturating_sub(display_width(cell))));
-                }
+            if j < last
+                && let Some(w) = widths.get(j)
+            {
+                out.extend(std::iter::repeat_n(
+                    ' ',
+                    w.saturating_sub(display_width(cell)),
+                ));
             }
         }
         out.push('\n');
@@ -99,7 +102,11 @@ impl Table {
     /// Column widths (cell plus padding) this table's header and rows need; watch output keeps
     /// later rows under the columns of the first print.
     pub fn widths(&self) -> Vec<usize> {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| display_width(h) + TABLE_PADDING).collect();
+        let mut widths: Vec<usize> = self
+            .headers
+            .iter()
+            .map(|h| display_width(h) + TABLE_PADDING)
+            .collect();
         for row in &self.rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(display_width(cell) + TABLE_PADDING);
@@ -142,7 +149,10 @@ mod tests {
     fn get_tables_align_like_kubectl() {
         let t = Table {
             headers: s(&["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]),
-            rows: vec![s(&["nginx", "3/3", "3", "3", "10s"]), s(&["a-much-longer-name", "0/1", "0", "0", "2m5s"])],
+            rows: vec![
+                s(&["nginx", "3/3", "3", "3", "10s"]),
+                s(&["a-much-longer-name", "0/1", "0", "0", "2m5s"]),
+            ],
         };
         let expected = "\
 NAME                 READY   UP-TO-DATE   AVAILABLE   AGE
@@ -178,10 +188,16 @@ Pod Template:
 
     #[test]
     fn watch_rows_keep_the_first_widths_and_grow() {
-        let t = Table { headers: s(&["NAME", "AGE"]), rows: vec![s(&["web", "1s"])] };
+        let t = Table {
+            headers: s(&["NAME", "AGE"]),
+            rows: vec![s(&["web", "1s"])],
+        };
         let mut widths = t.widths();
         assert_eq!(render_row(&s(&["db", "5s"]), &mut widths), "db     5s\n");
-        assert_eq!(render_row(&s(&["much-longer", "5s"]), &mut widths), "much-longer   5s\n");
+        assert_eq!(
+            render_row(&s(&["much-longer", "5s"]), &mut widths),
+            "much-longer   5s\n"
+        );
         assert_eq!(widths[0], 14);
     }
 }

@@ -28,19 +28,28 @@ impl Dev {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let kubeconfig = loop {
-            let line = lines.next().expect("tutti dev exited before it was ready").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("tutti dev exited before it was ready")
+                .expect("read stdout");
             if let Some(path) = line.strip_prefix("export KUBECONFIG=") {
                 break PathBuf::from(path);
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Dev { child, kubeconfig, ready_after: started.elapsed() }
+        Dev {
+            child,
+            kubeconfig,
+            ready_after: started.elapsed(),
+        }
     }
 
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .expect("config");
         kube::Client::try_from(config).expect("client")
     }
 
