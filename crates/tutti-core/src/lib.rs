@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod defaults;
+pub mod duration;
 pub mod error;
 pub mod fields;
 pub mod labels;

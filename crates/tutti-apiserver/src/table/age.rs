@@ -1,63 +1,10 @@
 //! Kubernetes' human-readable durations (apimachinery `duration.HumanDuration`) and the
 //! "how long ago" cells built on them: AGE, LAST SEEN, LAST SCHEDULE, DURATION.
 
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
-/// Renders a duration with two or three significant figures, exactly as apimachinery's
-/// `duration.HumanDuration` does: `59s`, `119s`, `2m`, `2m30s`, `10m`, `179m`, `3h`, `7h59m`,
-/// `8h`, `47h`, `2d`, `7d23h`, `8d`, `729d`, `2y`, `7y364d`, `8y`.
-///
-/// Up to one second in the future counts as now (`0s`), to tolerate clock skew between machines;
-/// anything further in the future is `<invalid>`.
-pub fn human_duration(d: SignedDuration) -> String {
-    // Go truncates towards zero (`int(d.Seconds())`); so does `as_secs`.
-    let seconds = d.as_secs();
-    if seconds < -1 {
-        return "<invalid>".to_string();
-    }
-    if seconds < 0 {
-        return "0s".to_string();
-    }
-    if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 10 {
-        return with_remainder(minutes, "m", seconds % 60, "s");
-    }
-    if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = seconds / 3600;
-    if hours < 8 {
-        return with_remainder(hours, "h", minutes % 60, "m");
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    let days = hours / 24;
-    if hours < 24 * 8 {
-        return with_remainder(days, "d", hours % 24, "h");
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{days}d");
-    }
-    let years = days / 365;
-    if hours < 24 * 365 * 8 {
-        return with_remainder(years, "y", days % 365, "d");
-    }
-    format!("{years}y")
-}
-
-/// `7d` when the remainder is zero, else `7d23h`.
-fn with_remainder(whole: i64, unit: &str, rest: i64, rest_unit: &str) -> String {
-    if rest == 0 {
-        format!("{whole}{unit}")
-    } else {
-        format!("{whole}{unit}{rest}{rest_unit}")
-    }
-}
+pub use tutti_core::duration::human_duration;
 
 /// Parses a `metav1.Time` or `metav1.MicroTime` (RFC 3339) field; absent, null or malformed
 /// timestamps are `None`, which kube treats as the zero time.
@@ -84,6 +31,7 @@ pub(super) fn age(obj: &Value, now: Timestamp) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::jiff::SignedDuration;
 
     fn secs(s: i64) -> String {
         human_duration(SignedDuration::from_secs(s))
