@@ -1,0 +1,1 @@
+//! tutti-agent (in progress)

@@ -1,0 +1,154 @@
+//! Recording core/v1 Events, the ones `kubectl describe` and `kubectl get events` show.
+//! Repeats of the same (object, type, reason, message) within a short window update one
+//! Event's `count` and `lastTimestamp` instead of creating a new one, as Kubernetes does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+/// `Normal` or `Warning`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// How long repeats are folded into one Event.
+const AGGREGATE_WINDOW: Duration = Duration::from_secs(600);
+
+type Key = (String, EventType, String, String);
+
+/// Publishes Events on behalf of one component (`deployment-controller`, `default-scheduler`,
+/// `kubelet`...). Cheap to clone behind an `Arc`; failures to record are logged, never fatal.
+pub struct Recorder {
+    client: kube::Client,
+    component: String,
+    host: Option<String>,
+    seen: Mutex<HashMap<Key, (String, String, i32, Instant)>>,
+}
+
+impl Recorder {
+    pub fn new(client: kube::Client, component: &str) -> Recorder {
+        Recorder {
+            client,
+            component: component.to_string(),
+            host: None,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// A recorder whose events carry `source.host` (the agent's node name).
+    pub fn with_host(client: kube::Client, component: &str, host: &str) -> Recorder {
+        Recorder {
+            host: Some(host.to_string()),
+            ..Recorder::new(client, component)
+        }
+    }
+
+    /// Record an event about `regarding` (its namespace is the event's namespace; events
+    /// about cluster-scoped objects go to `default`).
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        if let Err(e) = self.try_publish(regarding, kind, reason, message).await {
+            tracing::debug!(component = %self.component, reason, error = %e, "could not record event");
+        }
+    }
+
+    async fn try_publish(
+        &self,
+        regarding: &ObjectReference,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), kube::Error> {
+        let ns = regarding
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".to_string());
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        let now = Timestamp::now();
+        let key: Key = (
+            regarding.uid.clone().unwrap_or_default(),
+            kind,
+            reason.to_string(),
+            message.to_string(),
+        );
+        let previous = self.seen.lock().ok().and_then(|s| s.get(&key).cloned());
+        if let Some((name, ev_ns, count, _)) = previous.filter(|p| p.3.elapsed() < AGGREGATE_WINDOW)
+        {
+            let patch = json!({"count": count + 1, "lastTimestamp": Time(now)});
+            if Api::<Event>::namespaced(self.client.clone(), &ev_ns)
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .is_ok()
+            {
+                if let Ok(mut s) = self.seen.lock() {
+                    s.insert(key, (name, ev_ns, count + 1, Instant::now()));
+                }
+                return Ok(());
+            }
+        }
+        let name = format!(
+            "{}.{:x}",
+            regarding.name.as_deref().unwrap_or("unknown"),
+            now.as_nanosecond() as u128 & 0xffff_ffff_ffff_ffff
+        );
+        let ev = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            involved_object: regarding.clone(),
+            reason: Some(reason.to_string()),
+            message: Some(message.to_string()),
+            type_: Some(kind.as_str().to_string()),
+            count: Some(1),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            event_time: Some(MicroTime(now)),
+            reporting_component: Some(self.component.clone()),
+            reporting_instance: Some(self.host.clone().unwrap_or_else(|| self.component.clone())),
+            source: Some(EventSource {
+                component: Some(self.component.clone()),
+                host: self.host.clone(),
+            }),
+            action: Some(reason.to_string()),
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &ev).await?;
+        if let Ok(mut s) = self.seen.lock() {
+            if s.len() > 4096 {
+                s.retain(|_, v| v.3.elapsed() < AGGREGATE_WINDOW);
+            }
+            s.insert(key, (name, ns, 1, Instant::now()));
+        }
+        Ok(())
+    }
+}
+
+/// An ObjectReference to any object kube-rs knows the type of.
+pub fn reference<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
+    obj.object_ref(&())
+}

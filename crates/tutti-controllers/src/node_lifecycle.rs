@@ -1,0 +1,3 @@
+//! node lifecycle controller (in progress)
+
+pub fn spawn(_client: kube::Client, _config: crate::ControllerConfig) {}

@@ -1,0 +1,3 @@
+//! replicaset controller (in progress)
+
+pub fn spawn(_client: kube::Client) {}

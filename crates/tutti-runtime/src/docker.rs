@@ -1,0 +1,1 @@
+//! docker driver (in progress)

@@ -1,0 +1,1 @@
+//! process driver (in progress)

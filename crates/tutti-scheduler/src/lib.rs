@@ -1,0 +1,1 @@
+//! tutti-scheduler (in progress)
