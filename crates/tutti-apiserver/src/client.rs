@@ -23,7 +23,11 @@ pub fn in_process_client(api: &Arc<ApiServer>) -> kube::Client {
 /// API for tests of components (controllers, scheduler, agent) without sockets or TLS.
 pub async fn test_server() -> crate::ApiResult<(Arc<ApiServer>, kube::Client)> {
     let store: Arc<dyn tutti_store::Store> = Arc::new(tutti_store::memory::MemoryStore::new());
-    let api = ApiServer::new(store, crate::ApiConfig::default(), crate::Authenticator::default());
+    let api = ApiServer::new(
+        store,
+        crate::ApiConfig::default(),
+        crate::Authenticator::default(),
+    );
     api.start().await?;
     let client = in_process_client(&api);
     Ok((api, client))

@@ -39,6 +39,8 @@ pub struct ApiConfig {
     pub service_cidr: (std::net::Ipv4Addr, u8),
     /// NodePorts are allocated from this range (inclusive).
     pub node_ports: (u16, u16),
+    /// Credentials for calling node agents (`kubectl logs`); None: logs are unavailable.
+    pub agent_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for ApiConfig {
@@ -46,6 +48,7 @@ impl Default for ApiConfig {
         ApiConfig {
             service_cidr: (std::net::Ipv4Addr::new(10, 96, 0, 0), 12),
             node_ports: (30000, 32767),
+            agent_tls: None,
         }
     }
 }

@@ -32,19 +32,41 @@ pub fn tls_config(
     cert_pem: &str,
     key_pem: &str,
 ) -> Result<Arc<ServerConfig>, ServeError> {
+    build_tls_config(ca_pem, cert_pem, key_pem, false)
+}
+
+/// Like [`tls_config`] but a client certificate signed by the cluster CA is required: for
+/// endpoints only cluster components may call (the node agent's).
+pub fn tls_config_require_client(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<ServerConfig>, ServeError> {
+    build_tls_config(ca_pem, cert_pem, key_pem, true)
+}
+
+fn build_tls_config(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    require_client: bool,
+) -> Result<Arc<ServerConfig>, ServeError> {
     let tls = |e: &dyn std::fmt::Display| ServeError::Tls(e.to_string());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(ca.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
     }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+    let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),
-    )
-    .allow_unauthenticated()
-    .build()
-    .map_err(|e| tls(&e))?;
+    );
+    let builder = if require_client {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    let verifier = builder.build().map_err(|e| tls(&e))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| tls(&e))?;

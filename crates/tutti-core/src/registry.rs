@@ -97,6 +97,13 @@ pub static RESOURCES: &[ResourceInfo] = &[
                 version: "v1",
                 verbs: &["create"],
             },
+            Subresource {
+                name: "log",
+                kind: "Pod",
+                group: "",
+                version: "v1",
+                verbs: &["get"],
+            },
         ],
     },
     ResourceInfo {

@@ -6,6 +6,7 @@ pub mod create;
 pub mod delete;
 pub mod get;
 pub mod list;
+pub mod log;
 pub mod patch;
 pub mod scale;
 pub mod update;
@@ -137,6 +138,7 @@ async fn route(req: Req) -> ApiResult<Response> {
         (&Method::GET, true, None) if watching => watch::watch(req).await,
         (&Method::GET, true, None | Some("status")) => get::get(req).await,
         (&Method::GET, true, Some("scale")) => scale::get(req).await,
+        (&Method::GET, true, Some("log")) => log::log(req).await,
         (&Method::POST, false, None) => create::create(req).await,
         (&Method::POST, true, Some("binding")) => write::binding(req).await,
         (&Method::PUT, true, Some("scale")) => scale::update(req).await,

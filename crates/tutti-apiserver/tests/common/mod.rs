@@ -16,6 +16,7 @@ pub struct TestServer {
     pub token: String,
     pub ca_pem: String,
     pub kubeconfig: String,
+    pub ca: ClusterCa,
     _dir: tempfile::TempDir,
 }
 
@@ -39,9 +40,22 @@ impl TestServer {
             .issue_client("admin", &["system:masters"], Lifetime::default())
             .unwrap();
         let token = tutti_pki::random_token();
+        let own = ca
+            .issue_client("system:apiserver", &["system:masters"], Lifetime::default())
+            .unwrap();
+        let agent_tls = tutti_apiserver::handlers::log::agent_client_config(
+            ca.cert_pem(),
+            &own.cert_pem,
+            &own.key_pem,
+        )
+        .unwrap();
+        let config = ApiConfig {
+            agent_tls: Some(agent_tls),
+            ..ApiConfig::default()
+        };
         let api = ApiServer::new(
             store.clone(),
-            ApiConfig::default(),
+            config,
             Authenticator {
                 admin_token: Some(token.clone()),
             },
@@ -74,6 +88,7 @@ impl TestServer {
             token,
             ca_pem: ca.cert_pem().to_string(),
             kubeconfig,
+            ca,
             _dir: dir,
         }
     }
