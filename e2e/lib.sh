@@ -27,7 +27,8 @@ start_dev() {
   [ -x "$TUTTI" ] || fail "tutti binary not found at $TUTTI (build it first)"
   PORT="$(free_port)"
   local start_ns; start_ns=$(date +%s%N)
-  TUTTI_LOG=warn "$TUTTI" dev --data-dir "$WORK/dev" --port "$PORT" >"$WORK/dev.out" 2>"$WORK/dev.err" &
+  # shellcheck disable=SC2086 # TUTTI_DEV_ARGS is a list of flags
+  TUTTI_LOG=${TUTTI_LOG:-info} "$TUTTI" dev --data-dir "$WORK/dev" --port "$PORT" ${TUTTI_DEV_ARGS:-} >"$WORK/dev.out" 2>"$WORK/dev.err" &
   DEV_PID=$!
   for _ in $(seq 1 400); do
     if curl -ksf "https://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then

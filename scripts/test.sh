@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds, runs unit/integration tests
-# (cargo nextest) and the end-to-end scripts under e2e/ against the real binary and kubectl.
+# (cargo nextest) and the end-to-end scripts under e2e/ against the real binary, Docker and kubectl.
 # Usage: scripts/test.sh            (everything)
 #        scripts/test.sh --unit     (cargo tests only)
 set -euo pipefail
@@ -32,6 +32,10 @@ if ! command -v kubectl >/dev/null 2>&1; then
   echo "error: kubectl (1.32) is required for the end-to-end tests and was not found on PATH" >&2
   exit 1
 fi
+
+log "docker engine and test images (built locally from Debian packages)"
+bash scripts/docker.sh
+bash scripts/images.sh
 
 log "build"
 cargo build --workspace --all-targets

@@ -151,10 +151,9 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         },
     );
     api.start().await.context("bootstrapping the cluster")?;
-    tutti_controllers::spawn_all(
-        tutti_apiserver::client::in_process_client(&api),
-        tutti_controllers::ControllerConfig::default(),
-    );
+    let internal = tutti_apiserver::client::in_process_client(&api);
+    tutti_controllers::spawn_all(internal.clone(), tutti_controllers::ControllerConfig::default());
+    tutti_scheduler::spawn(internal.clone(), tutti_scheduler::SchedulerConfig::default());
     tutti_apiserver::compaction::spawn(store.clone(), std::time::Duration::from_secs(300));
 
     let listener = tokio::net::TcpListener::bind(s.listen)

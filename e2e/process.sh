@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The process driver (issue 3): a `runtimeClassName: process` Deployment runs as host
+# processes on a node without a container engine, with logs, restarts and graceful stops.
+source "$(dirname "$0")/lib.sh"
+TUTTI_DEV_ARGS="--runtime process" start_dev
+grep -q "process" "$WORK/dev.out" "$WORK/dev.err" || fail "tutti dev did not say it uses the process driver"
+k() { kubectl "$@"; }
+cat <<'YAML' | k apply -f - >/dev/null
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ticker}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: ticker}}
+  template:
+    metadata: {labels: {app: ticker}}
+    spec:
+      runtimeClassName: process
+      containers:
+      - name: tick
+        image: none
+        command: ["sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do echo tick $POD_NAME; sleep 1; done"]
+        env:
+        - name: POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+YAML
+eventually 60 test "$(k get pods -l app=ticker -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c Running)" -eq 2
+pod=$(k get pods -l app=ticker -o jsonpath='{.items[0].metadata.name}')
+eventually 20 sh -c "kubectl logs $pod | grep -q 'tick $pod'"
+ok "process-driver pods Running; logs: $(k logs "$pod" --tail=1)"
+pid=$(pgrep -f "tick \$POD_NAME" | head -n1)
+[ -n "$pid" ] || fail "no host process for the ticker"
+kill -9 "$pid"
+eventually 60 sh -c "test \$(kubectl get pods -l app=ticker -o jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}{\"\\n\"}{end}' | awk '{s+=\$1} END {print s+0}') -ge 1"
+ok "a killed process is restarted"
+k delete deploy ticker >/dev/null
+eventually 60 test "$(pgrep -fc 'tick \$POD_NAME' || true)" -eq 0
+ok "deleting the deployment stops the processes"
+echo "process e2e: all checks passed"
