@@ -17,6 +17,7 @@ pub mod job;
 pub mod kinds;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod pods;
 pub mod replicaset;
 
 use std::time::Duration;

@@ -1,3 +1,0 @@
-//! cronjob controller (in progress)
-
-pub fn spawn(_client: kube::Client) {}

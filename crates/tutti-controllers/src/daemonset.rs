@@ -1,3 +1,0 @@
-//! daemonset controller (in progress)
-
-pub fn spawn(_client: kube::Client) {}

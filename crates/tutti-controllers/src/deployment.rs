@@ -1,3 +1,0 @@
-//! deployment controller (in progress)
-
-pub fn spawn(_client: kube::Client) {}

@@ -1,3 +1,0 @@
-//! job controller (in progress)
-
-pub fn spawn(_client: kube::Client) {}

@@ -1,0 +1,328 @@
+//! The node lifecycle controller: notices nodes whose agent stopped renewing its Lease (in
+//! `kube-node-lease`, named after the node), marks them NotReady (conditions Unknown), taints
+//! them `node.kubernetes.io/unreachable` (or `not-ready` when the agent itself reports
+//! Ready=False), marks their pods not ready, and evicts those pods once their toleration of
+//! the NoExecute taint runs out (`eviction_timeout` when they have none), so their
+//! controllers replace them elsewhere. When the agent is back (fresh lease and Ready=True
+//! posted by the agent) the taints go away.
+//!
+//! Contract with the agent: renew the Lease well within `node_monitor_grace`, and post the
+//! node's Ready condition (True/False) after a lapse — a renewed lease alone does not clear
+//! the Unknown the controller wrote, as in Kubernetes.
+//!
+//! A small loop of its own (not a keyed `Controller`): every tick it looks at every node in
+//! a watch-fed cache; the decisions are the pure functions in [`health`], [`taints`],
+//! [`eviction`] and [`pod_status`].
+
+pub mod eviction;
+pub mod health;
+pub mod pod_status;
+pub mod taints;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+use tutti_client::{EventType, Recorder, reference};
+
+use crate::ControllerConfig;
+use eviction::{TaintClock, evictions};
+use health::{Heartbeats, NodeHealth, assess, reported, unknown_conditions};
+use pod_status::not_ready_conditions;
+use taints::{NO_EXECUTE, reconcile_taints};
+
+/// The namespace of node heartbeat leases.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("node {node}: {source}")]
+    Api {
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Start the controller on the current runtime.
+pub fn spawn(client: kube::Client, config: ControllerConfig) {
+    tokio::spawn(run(client, config));
+}
+
+async fn run(client: kube::Client, config: ControllerConfig) {
+    let nodes = cache(Api::<Node>::all(client.clone()));
+    let leases = cache(Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE));
+    if nodes.wait_until_ready().await.is_err() || leases.wait_until_ready().await.is_err() {
+        return;
+    }
+    tracing::info!(
+        grace = ?config.node_monitor_grace,
+        eviction_timeout = ?config.eviction_timeout,
+        "node lifecycle controller started"
+    );
+    let period =
+        (config.node_monitor_grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut monitor = Monitor {
+        nodes_api: Api::all(client.clone()),
+        recorder: Recorder::new(client.clone(), "node-controller"),
+        client,
+        config,
+        heartbeats: Heartbeats::default(),
+        taint_clock: TaintClock::default(),
+        sweeps: Sweeps::default(),
+    };
+    loop {
+        tick.tick().await;
+        monitor.pass(&nodes, &leases).await;
+    }
+}
+
+/// A watch-fed cache of one kind, kept up to date by a background task.
+fn cache<K>(api: Api<K>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .for_each(|ev| async move {
+            if let Err(e) = ev {
+                tracing::debug!(error = %e, "node lifecycle watch failed; retrying");
+            }
+        });
+    tokio::spawn(stream);
+    reader
+}
+
+/// How often the pods of a node that is not ready (or has NoExecute taints) are looked at
+/// when nothing about the node changed and no eviction is due sooner.
+const SWEEP_PERIOD: SignedDuration = SignedDuration::from_secs(10);
+
+/// When each troubled node's pods are looked at next: at once when the node's health or
+/// taints change, else when its next eviction is due, and at least every [`SWEEP_PERIOD`].
+#[derive(Default)]
+struct Sweeps {
+    next: HashMap<String, (String, Timestamp)>,
+}
+
+impl Sweeps {
+    fn due(&self, node: &str, state: &str, now: Timestamp) -> bool {
+        match self.next.get(node) {
+            Some((seen, at)) if seen == state => *at <= now,
+            _ => true,
+        }
+    }
+}
+
+struct Monitor {
+    client: kube::Client,
+    nodes_api: Api<Node>,
+    recorder: Recorder,
+    config: ControllerConfig,
+    heartbeats: Heartbeats,
+    taint_clock: TaintClock,
+    sweeps: Sweeps,
+}
+
+impl Monitor {
+    async fn pass(&mut self, nodes: &Store<Node>, leases: &Store<Lease>) {
+        let now = Timestamp::now();
+        let mut nodes = nodes.state();
+        nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let names: BTreeSet<String> = nodes
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        self.heartbeats.retain(&names);
+        self.taint_clock.retain(|n| names.contains(n));
+        self.sweeps.next.retain(|n, _| names.contains(n));
+        for node in nodes {
+            let Some(name) = node.metadata.name.clone() else {
+                continue;
+            };
+            let lease = leases.get(&ObjectRef::new(&name).within(LEASE_NAMESPACE));
+            let beat = self
+                .heartbeats
+                .observe(&name, reported(&node, lease.as_deref()), now);
+            let health = assess(&node, beat, now, self.config.node_monitor_grace);
+            if let Err(e) = self.check(&node, health, now).await {
+                tracing::debug!(node = %name, error = %e, "node check failed; retrying next tick");
+            }
+        }
+    }
+
+    /// Bring one node's conditions and taints in line with its health; mark and evict its pods.
+    async fn check(
+        &mut self,
+        node: &Node,
+        health: NodeHealth,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let err = |source| Error::Api {
+            node: name.clone(),
+            source,
+        };
+        let stamp = Timestamp::from_second(now.as_second()).unwrap_or(now);
+        let mut node = node.clone();
+        if health == (NodeHealth::Unreachable { mark_unknown: true }) {
+            let patch = json!({
+                "metadata": {"resourceVersion": node.metadata.resource_version},
+                "status": {"conditions": unknown_conditions(&node, stamp)},
+            });
+            node = self
+                .nodes_api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(err)?;
+            tracing::info!(node = %name, "node stopped renewing its lease; marked NotReady");
+            self.recorder
+                .publish(
+                    &reference(&node),
+                    EventType::Normal,
+                    "NodeNotReady",
+                    &format!("Node {name} status is now: NodeNotReady"),
+                )
+                .await;
+        }
+        if let Some(taints) = reconcile_taints(&node, stamp) {
+            let keys: Vec<String> = taints
+                .iter()
+                .map(|t| format!("{}:{}", t.key, t.effect))
+                .collect();
+            let patch = json!({
+                "metadata": {"resourceVersion": node.metadata.resource_version},
+                "spec": {"taints": taints},
+            });
+            node = self
+                .nodes_api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(err)?;
+            tracing::info!(node = %name, taints = ?keys, "node taints updated");
+        }
+        let taints = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
+        let no_execute = taints.iter().any(|t| t.effect == NO_EXECUTE);
+        if health == NodeHealth::Ready && !no_execute {
+            self.sweeps.next.remove(&name);
+            return Ok(());
+        }
+        let state = format!(
+            "{health:?} {}",
+            serde_json::to_string(&taints).unwrap_or_default()
+        );
+        if !self.sweeps.due(&name, &state, now) {
+            return Ok(());
+        }
+        let pods_api: Api<Pod> = Api::all(self.client.clone());
+        let pods = pods_api
+            .list(&ListParams::default().fields(&format!("spec.nodeName={name}")))
+            .await
+            .map_err(err)?
+            .items;
+        if health != NodeHealth::Ready {
+            for pod in &pods {
+                self.mark_not_ready(pod, stamp).await;
+            }
+        }
+        let mut next = now.saturating_add(SWEEP_PERIOD).unwrap_or(now);
+        if no_execute {
+            let taints = self.taint_clock.stamp(&name, &taints, stamp);
+            let plan = evictions(&pods, &taints, now, self.config.eviction_timeout);
+            next = plan.next.map_or(next, |at| at.min(next));
+            for pod in plan.due {
+                self.evict(pod).await;
+            }
+        }
+        self.sweeps.next.insert(name, (state, next));
+        Ok(())
+    }
+
+    async fn mark_not_ready(&self, pod: &Pod, now: Timestamp) {
+        let Some(conditions) = not_ready_conditions(pod, now) else {
+            return;
+        };
+        let (ns, name) = pod_key(pod);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let patch = json!({
+            "metadata": {"resourceVersion": pod.metadata.resource_version},
+            "status": {"conditions": conditions},
+        });
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(pod = %format!("{ns}/{name}"), "marked not ready: its node is not ready");
+                self.recorder
+                    .publish(
+                        &reference(pod),
+                        EventType::Warning,
+                        "NodeNotReady",
+                        "Node is not ready",
+                    )
+                    .await;
+            }
+            Err(e) => {
+                tracing::debug!(pod = %format!("{ns}/{name}"), error = %e, "could not mark pod not ready")
+            }
+        }
+    }
+
+    /// Delete the pod at once: nobody is left on the node to finish a graceful deletion.
+    async fn evict(&self, pod: &Pod) {
+        let (ns, name) = pod_key(pod);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match api.delete(&name, &dp).await {
+            Ok(_) => {
+                tracing::info!(pod = %format!("{ns}/{name}"), "evicted from a tainted node");
+                self.recorder
+                    .publish(
+                        &reference(pod),
+                        EventType::Normal,
+                        "TaintManagerEviction",
+                        &format!("Marking for deletion Pod {ns}/{name}"),
+                    )
+                    .await;
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+            Err(e) => {
+                tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "eviction failed; retrying next tick")
+            }
+        }
+    }
+}
+
+fn pod_key(pod: &Pod) -> (String, String) {
+    (
+        pod.metadata.namespace.clone().unwrap_or_default(),
+        pod.metadata.name.clone().unwrap_or_default(),
+    )
+}

@@ -1,3 +1,0 @@
-//! replicaset controller (in progress)
-
-pub fn spawn(_client: kube::Client) {}

@@ -1,0 +1,250 @@
+//! The ReplicaSet controller against the real API server (in-memory store, in process).
+//! No scheduler or agent runs: pods stay unassigned, and tests mark them Running/Ready.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+type Res<T = ()> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(25);
+
+/// Poll `$cond` (an expression that may `.await` and `?`) until it holds, or fail.
+macro_rules! eventually {
+    ($what:expr, $cond:expr) => {{
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if $cond {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timed out waiting for {}", $what).into());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }};
+}
+
+async fn start() -> Res<(std::sync::Arc<tutti_apiserver::ApiServer>, Client)> {
+    let (api, client) = tutti_apiserver::client::test_server().await?;
+    tutti_controllers::replicaset::spawn(client.clone());
+    Ok((api, client))
+}
+
+fn replica_set(name: &str, replicas: i32, min_ready: i32) -> Res<ReplicaSet> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"replicas": replicas, "minReadySeconds": min_ready,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name, "tier": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}
+    }))?)
+}
+
+/// Pods with `app=<app>` that are not terminating, by name.
+async fn pods(client: &Client, app: &str) -> Res<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut list: Vec<Pod> = api
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    list.sort_by_key(|p| p.name_any());
+    Ok(list)
+}
+
+/// What an agent would report for a started, ready pod.
+async fn mark_ready(client: &Client, pod: &str) -> Res {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let status = json!({"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": Time(Timestamp::now())}]}});
+    api.patch_status(pod, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    Ok(())
+}
+
+async fn rs_status(
+    client: &Client,
+    name: &str,
+) -> Res<k8s_openapi::api::apps::v1::ReplicaSetStatus> {
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    Ok(api.get(name).await?.status.unwrap_or_default())
+}
+
+async fn event_messages(client: &Client, object: &str) -> Res<Vec<(String, String)>> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(object))
+        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+        .collect())
+}
+
+async fn scale(client: &Client, name: &str, replicas: i32) -> Res {
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn creates_owned_pods_and_replaces_a_deleted_one() -> Res {
+    let (_api, client) = start().await?;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let rs = rss
+        .create(&PostParams::default(), &replica_set("web", 3, 0)?)
+        .await?;
+    eventually!("3 pods", pods(&client, "web").await?.len() == 3);
+    for pod in pods(&client, "web").await? {
+        assert!(pod.name_any().starts_with("web-"), "{}", pod.name_any());
+        assert_eq!(pod.labels().get("tier").map(String::as_str), Some("web"));
+        let owner = &pod.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str()),
+            ("ReplicaSet", "web")
+        );
+        assert_eq!(owner.uid, rs.uid().unwrap_or_default());
+        assert_eq!(
+            (owner.controller, owner.block_owner_deletion),
+            (Some(true), Some(true))
+        );
+    }
+    eventually!(
+        "status.replicas 3",
+        rs_status(&client, "web").await?.replicas == 3
+    );
+    let events = event_messages(&client, "web").await?;
+    assert!(
+        events
+            .iter()
+            .any(|(r, m)| r == "SuccessfulCreate" && m.starts_with("Created pod: web-")),
+        "{events:?}"
+    );
+
+    let victim = pods(&client, "web").await?[0].name_any();
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pod_api.delete(&victim, &DeleteParams::default()).await?;
+    eventually!("a replacement pod", {
+        let now = pods(&client, "web").await?;
+        now.len() == 3 && now.iter().all(|p| p.name_any() != victim)
+    });
+    Ok(())
+}
+
+#[tokio::test]
+async fn scales_up_and_down_keeping_ready_pods() -> Res {
+    let (_api, client) = start().await?;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    rss.create(&PostParams::default(), &replica_set("api", 2, 1)?)
+        .await?;
+    eventually!("2 pods", pods(&client, "api").await?.len() == 2);
+    scale(&client, "api", 5).await?;
+    eventually!("5 pods", pods(&client, "api").await?.len() == 5);
+
+    let keep: Vec<String> = pods(&client, "api").await?[..2]
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    for name in &keep {
+        mark_ready(&client, name).await?;
+    }
+    eventually!(
+        "2 ready",
+        rs_status(&client, "api").await?.ready_replicas == Some(2)
+    );
+    // minReadySeconds: 1 — available only a second after ready.
+    eventually!(
+        "2 available",
+        rs_status(&client, "api").await?.available_replicas == Some(2)
+    );
+
+    scale(&client, "api", 2).await?;
+    eventually!("2 pods left", pods(&client, "api").await?.len() == 2);
+    let left: Vec<String> = pods(&client, "api")
+        .await?
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    assert_eq!(left, keep, "not-ready pods go first");
+    eventually!("status follows", {
+        let s = rs_status(&client, "api").await?;
+        s.replicas == 2 && s.observed_generation == rss.get("api").await?.metadata.generation
+    });
+    let deletes = event_messages(&client, "api")
+        .await?
+        .into_iter()
+        .filter(|(r, _)| r == "SuccessfulDelete")
+        .count();
+    assert_eq!(deletes, 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn adopts_orphans_releases_relabelled_pods_and_replaces_failed_ones() -> Res {
+    let (_api, client) = start().await?;
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let orphan: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "orphan", "labels": {"app": "db"}},
+        "spec": {"containers": [{"name": "db", "image": "postgres:17"}]}
+    }))?;
+    pod_api.create(&PostParams::default(), &orphan).await?;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    rss.create(&PostParams::default(), &replica_set("db", 2, 0)?)
+        .await?;
+    eventually!("the orphan adopted and one pod added", {
+        let now = pods(&client, "db").await?;
+        now.len() == 2
+            && now.iter().all(|p| !p.owner_references().is_empty())
+            && now.iter().any(|p| p.name_any() == "orphan")
+    });
+
+    // Relabelled out of the selector: released (no owner) and replaced.
+    pod_api
+        .patch(
+            "orphan",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"app": "debug"}}})),
+        )
+        .await?;
+    eventually!(
+        "released",
+        pod_api.get("orphan").await?.owner_references().is_empty()
+    );
+    eventually!("replaced", pods(&client, "db").await?.len() == 2);
+
+    // A failed pod does not count; it is deleted and replaced.
+    let failed = pods(&client, "db").await?[0].name_any();
+    pod_api
+        .patch_status(
+            &failed,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Failed"}})),
+        )
+        .await?;
+    eventually!("the failed pod gone and replaced", {
+        let now = pods(&client, "db").await?;
+        now.len() == 2 && now.iter().all(|p| p.name_any() != failed)
+    });
+    let labels: BTreeMap<String, String> = pod_api.get("orphan").await?.labels().clone();
+    assert_eq!(labels.get("app").map(String::as_str), Some("debug"));
+    Ok(())
+}
