@@ -9,6 +9,8 @@ DEV_PID=""
 
 cleanup() {
   if [ -n "$DEV_PID" ]; then kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; fi
+  # Process-driver pods outlive their agent by design; end the ones this run started.
+  for pid in $(pgrep -f "$WORK/dev/agent/process" 2>/dev/null); do kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -28,12 +28,13 @@ eventually 60 test "$(k get pods -l app=ticker -o jsonpath='{range .items[*]}{.s
 pod=$(k get pods -l app=ticker -o jsonpath='{.items[0].metadata.name}')
 eventually 20 sh -c "kubectl logs $pod | grep -q 'tick $pod'"
 ok "process-driver pods Running; logs: $(k logs "$pod" --tail=1)"
-pid=$(pgrep -f "tick \$POD_NAME" | head -n1)
-[ -n "$pid" ] || fail "no host process for the ticker"
-kill -9 "$pid"
+wrapper=$(pgrep -f "tutti_tick_${pod}_" | head -n1 || true)
+[ -n "$wrapper" ] || fail "no host process for $pod"
+pid=$(pgrep -P "$wrapper" | head -n1 || true)
+kill -9 "${pid:-$wrapper}"
 eventually 60 sh -c "test \$(kubectl get pods -l app=ticker -o jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}{\"\\n\"}{end}' | awk '{s+=\$1} END {print s+0}') -ge 1"
 ok "a killed process is restarted"
 k delete deploy ticker >/dev/null
-eventually 60 test "$(pgrep -fc 'tick \$POD_NAME' || true)" -eq 0
+eventually 60 test "$(pgrep -fc "$WORK/dev/agent/process" || true)" -eq 0
 ok "deleting the deployment stops the processes"
 echo "process e2e: all checks passed"

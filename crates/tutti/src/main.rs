@@ -3,6 +3,7 @@
 
 mod kubeconfig;
 mod manager;
+mod node;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,8 @@ enum Command {
     Dev(manager::DevArgs),
     /// Run a manager: the API server over the Raft store.
     Server(manager::ServerArgs),
+    /// Run a node agent that runs the pods a manager assigns to this machine.
+    Agent(node::AgentArgs),
     #[command(flatten)]
     Client(tutti_cli::Command),
 }
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Dev(args) => manager::run_dev(args).await,
             Command::Server(args) => manager::run_server(args).await,
+            Command::Agent(args) => node::run_agent(args, cli.kubeconfig).await,
             Command::Client(cmd) => tutti_cli::run(cmd, cli.kubeconfig).await,
         }
     })

@@ -21,6 +21,9 @@ pub struct DevArgs {
     /// Port of the API server (HTTPS, on 127.0.0.1).
     #[arg(long, default_value_t = 6443)]
     port: u16,
+    /// Which runtime driver runs pods (auto: docker when an engine answers, else process).
+    #[arg(long, value_enum, default_value_t = crate::node::Runtime::Auto)]
+    runtime: crate::node::Runtime,
 }
 
 #[derive(clap::Args)]
@@ -50,6 +53,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         listen,
         advertise: listen.ip(),
         cluster: "tutti-dev",
+        node: Some(args.runtime),
     })
     .await
 }
@@ -67,6 +71,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         listen: args.listen,
         advertise,
         cluster: "tutti",
+        node: None,
     })
     .await
 }
@@ -76,6 +81,8 @@ struct Settings {
     listen: SocketAddr,
     advertise: IpAddr,
     cluster: &'static str,
+    /// Also run a node agent here (`tutti dev`), with this runtime choice.
+    node: Option<crate::node::Runtime>,
 }
 
 /// Load or create the admin's client certificate and bearer token.
@@ -143,17 +150,56 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         .await
         .context("opening the store")?;
     let store = Arc::new(store);
+    // The API server calls node agents (logs) with its own client certificate.
+    let own = ca.issue_client("system:apiserver", &["system:masters"], Lifetime::default())?;
+    let agent_tls = tutti_apiserver::handlers::log::agent_client_config(
+        ca.cert_pem(),
+        &own.cert_pem,
+        &own.key_pem,
+    )
+    .map_err(|e| anyhow::anyhow!("agent client TLS: {e}"))?;
     let api = ApiServer::new(
         store.clone(),
-        ApiConfig::default(),
+        ApiConfig {
+            agent_tls: Some(agent_tls),
+            ..ApiConfig::default()
+        },
         Authenticator {
             admin_token: Some(token),
         },
     );
     api.start().await.context("bootstrapping the cluster")?;
     let internal = tutti_apiserver::client::in_process_client(&api);
-    tutti_controllers::spawn_all(internal.clone(), tutti_controllers::ControllerConfig::default());
-    tutti_scheduler::spawn(internal.clone(), tutti_scheduler::SchedulerConfig::default());
+    tutti_controllers::spawn_all(
+        internal.clone(),
+        tutti_controllers::ControllerConfig::default(),
+    );
+    tutti_scheduler::spawn(
+        internal.clone(),
+        tutti_scheduler::SchedulerConfig::default(),
+    );
+    if let Some(runtime) = s.node {
+        let node_ip = "127.0.0.1";
+        let serving = ca.issue_server(
+            &[crate::node::hostname()],
+            &[IpAddr::from([127, 0, 0, 1])],
+            Lifetime::default(),
+        )?;
+        let settings = crate::node::NodeSettings {
+            node_name: crate::node::hostname(),
+            node_ip: node_ip.to_string(),
+            data_dir: s.data_dir.join("agent"),
+            runtime,
+            log_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: Some(crate::node::AgentTls {
+                ca_pem: ca.cert_pem().to_string(),
+                cert_pem: serving.cert_pem,
+                key_pem: serving.key_pem,
+            }),
+        };
+        let described = crate::node::start(internal.clone(), settings).await?;
+        println!("tutti: runtime {described}");
+    }
     tutti_apiserver::compaction::spawn(store.clone(), std::time::Duration::from_secs(300));
 
     let listener = tokio::net::TcpListener::bind(s.listen)
@@ -199,7 +245,7 @@ fn fmt_host(ip: IpAddr) -> String {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,

@@ -1,0 +1,174 @@
+//! Starting a node agent: choose the runtime driver (docker when an engine answers, else
+//! process), serve the agent's log endpoint over mutual TLS, and run the agent.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tutti_agent::{Agent, AgentConfig};
+use tutti_runtime::RuntimeDriver;
+use tutti_runtime::docker::DockerDriver;
+use tutti_runtime::process::ProcessDriver;
+
+/// Which driver runs pods without a `runtimeClassName`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    /// Docker when a Docker Engine answers, else the process driver.
+    Auto,
+    Docker,
+    Process,
+}
+
+/// The default driver and a sentence saying which one it is and why.
+pub async fn choose_driver(
+    choice: Runtime,
+    process: Arc<dyn RuntimeDriver>,
+) -> anyhow::Result<(Arc<dyn RuntimeDriver>, String)> {
+    match choice {
+        Runtime::Process => Ok((process, "process (as asked with --runtime process)".into())),
+        Runtime::Docker => {
+            let d = DockerDriver::connect().await.context("--runtime docker")?;
+            let v = d.version().await.unwrap_or_default();
+            Ok((Arc::new(d), format!("docker ({v})")))
+        }
+        Runtime::Auto => match DockerDriver::connect().await {
+            Ok(d) => {
+                let v = d.version().await.unwrap_or_default();
+                Ok((Arc::new(d), format!("docker ({v})")))
+            }
+            Err(e) => Ok((process, format!("process (no container engine: {e})"))),
+        },
+    }
+}
+
+/// Certificates for the agent's log endpoint: the cluster CA (to check callers) and the
+/// agent's serving certificate.
+pub struct AgentTls {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// Everything a node needs to start.
+pub struct NodeSettings {
+    pub node_name: String,
+    pub node_ip: String,
+    pub data_dir: PathBuf,
+    pub runtime: Runtime,
+    /// Where the log endpoint listens (port 0: any free port).
+    pub log_listen: SocketAddr,
+    pub tls: Option<AgentTls>,
+}
+
+/// Start the agent's tasks on this runtime; returns a description of the driver in use.
+pub async fn start(client: kube::Client, s: NodeSettings) -> anyhow::Result<String> {
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let process: Arc<dyn RuntimeDriver> = Arc::new(ProcessDriver::new(s.data_dir.join("process")));
+    let (driver, described) = choose_driver(s.runtime, process.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(s.log_listen)
+        .await
+        .with_context(|| format!("listening on {} for the agent's log endpoint", s.log_listen))?;
+    let mut config = AgentConfig::new(&s.node_name, &s.node_ip, &s.data_dir, driver, process);
+    config.log_port = listener.local_addr()?.port();
+    let agent = Agent::new(client, config);
+    match s.tls {
+        Some(t) => {
+            let tls = tutti_apiserver::serve::tls_config_require_client(
+                &t.ca_pem,
+                &t.cert_pem,
+                &t.key_pem,
+            )?;
+            let router = tutti_agent::log_router(agent.log_state());
+            tokio::spawn(tutti_apiserver::serve::serve_tls(listener, tls, router));
+        }
+        None => tracing::warn!(
+            "no agent certificate: `kubectl logs` is unavailable for pods on this node"
+        ),
+    }
+    tokio::spawn(async move {
+        if let Err(e) = agent.run().await {
+            tracing::error!(error = %e, "the node agent stopped");
+        }
+    });
+    Ok(described)
+}
+
+/// This machine's hostname, lower-cased (node names are DNS names).
+pub fn hostname() -> String {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let h = h.trim().to_ascii_lowercase();
+    if h.is_empty() {
+        "tutti-node".to_string()
+    } else {
+        h
+    }
+}
+
+/// `tutti agent`: a node joining an existing manager with a kubeconfig.
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// Node name [default: the hostname]
+    #[arg(long)]
+    node_name: Option<String>,
+    /// The node's address (InternalIP), reachable by the managers.
+    #[arg(long, default_value = "127.0.0.1")]
+    node_ip: String,
+    /// Where the agent keeps pod state.
+    #[arg(long, default_value = "/var/lib/tutti/agent")]
+    data_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = Runtime::Auto)]
+    runtime: Runtime,
+    /// Port of the log endpoint.
+    #[arg(long, default_value_t = 10250)]
+    log_port: u16,
+    /// Directory holding ca.crt, agent.crt and agent.key for the log endpoint.
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+}
+
+pub async fn run_agent(args: AgentArgs, kubeconfig: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = kubeconfig
+        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from))
+        .context("tutti agent needs --kubeconfig (or KUBECONFIG) to reach a manager")?;
+    let kc = kube::config::Kubeconfig::read_from(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let tls = match &args.tls_dir {
+        Some(dir) => Some(read_tls(dir)?),
+        None => None,
+    };
+    let ip: std::net::IpAddr = args
+        .node_ip
+        .parse()
+        .context("--node-ip must be an IP address")?;
+    let described = start(
+        client,
+        NodeSettings {
+            node_name: args.node_name.unwrap_or_else(hostname),
+            node_ip: args.node_ip.clone(),
+            data_dir: args.data_dir,
+            runtime: args.runtime,
+            log_listen: SocketAddr::new(ip, args.log_port),
+            tls,
+        },
+    )
+    .await?;
+    println!("tutti agent: runtime {described}");
+    crate::manager::shutdown_signal().await;
+    Ok(())
+}
+
+fn read_tls(dir: &Path) -> anyhow::Result<AgentTls> {
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .with_context(|| format!("reading {}", dir.join(f).display()))
+    };
+    Ok(AgentTls {
+        ca_pem: read("ca.crt")?,
+        cert_pem: read("agent.crt")?,
+        key_pem: read("agent.key")?,
+    })
+}
