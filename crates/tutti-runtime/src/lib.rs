@@ -79,7 +79,8 @@ pub trait RuntimeDriver: Send + Sync + 'static {
     /// The current state of one container.
     async fn inspect(&self, id: &str) -> Result<ContainerInfo, RuntimeError>;
 
-    /// Every container and sandbox this driver manages on this node (for re-adoption).
+    /// Every container this driver manages on this node, running or exited (for
+    /// re-adoption); sandboxes are listed by [`RuntimeDriver::list_sandboxes`].
     async fn list(&self) -> Result<Vec<ContainerInfo>, RuntimeError>;
 
     /// Every sandbox this driver manages on this node.
@@ -96,7 +97,18 @@ pub trait RuntimeDriver: Send + Sync + 'static {
 
     /// The container's logs (stdout and stderr interleaved).
     async fn logs(&self, id: &str, opts: &LogOptions) -> Result<LogStream, RuntimeError>;
+
+    /// Resource usage of one running container (the agent's stats, `kubectl top`).
+    /// A driver that cannot measure it answers `RuntimeError::Unsupported`.
+    async fn stats(&self, id: &str) -> Result<ContainerStats, RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "the {} driver does not report resource usage (container {id})",
+            self.name()
+        )))
+    }
 }
 
 pub mod docker;
+mod naming;
 pub mod process;
+mod timestamp;

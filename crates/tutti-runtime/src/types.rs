@@ -70,7 +70,8 @@ pub struct SandboxInfo {
     pub pod_uid: String,
     /// Driver-specific id (docker container id; empty for the process driver).
     pub id: String,
-    /// The pod's IP address (the host's for host-network pods and the process driver).
+    /// The pod's IP address. Empty when the pod shares the node's network (host-network
+    /// pods, the process driver): the agent then reports the node's IP.
     pub ip: String,
     pub running: bool,
 }
@@ -170,4 +171,14 @@ pub struct LogOptions {
     /// Only lines written at or after this time.
     pub since: Option<SystemTime>,
     pub timestamps: bool,
+}
+
+/// A container's resource usage at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerStats {
+    /// Memory in bytes (docker: the cgroup's working set, usage minus inactive file cache;
+    /// process: resident set of every process in its process group).
+    pub memory_bytes: u64,
+    /// CPU time used since the container started, in nanoseconds (cumulative).
+    pub cpu_usage_nanos: u64,
 }

@@ -1,1 +1,0 @@
-//! docker driver (in progress)

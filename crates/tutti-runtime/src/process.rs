@@ -1,1 +1,0 @@
-//! process driver (in progress)
