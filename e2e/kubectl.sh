@@ -46,7 +46,7 @@ k annotate deploy nginx team=core >/dev/null
 [ "$(k get deploy nginx -o jsonpath='{.metadata.labels.tier}')" = web ] || fail "label"
 [ "$(k get deploy nginx -o jsonpath='{.metadata.annotations.team}')" = core ] || fail "annotate"
 ok "kubectl label/annotate"
-eventually 5 test "$(grep -c nginx "$WORK/watch.out")" -ge 2
+waitv 5 -ge 2 grep -c nginx "$WORK/watch.out"
 kill "$WATCH" 2>/dev/null || true
 ok "kubectl get -w prints changes live"
 

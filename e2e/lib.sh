@@ -55,3 +55,23 @@ eventually() {
     sleep 0.2
   done
 }
+
+# waitv <seconds> <test-operator> <value> <command...>: re-run the command until its output
+# compares true against the value (`waitv 60 -eq 3 running app=nginx`).
+waitv() {
+  local secs=$1 op=$2 want=$3; shift 3
+  local end=$(( $(date +%s) + secs )) got
+  while :; do
+    got=$("$@" 2>/dev/null || true)
+    if [ -n "$got" ] && test "$got" "$op" "$want" 2>/dev/null; then return 0; fi
+    [ "$(date +%s)" -lt "$end" ] || fail "timed out after ${secs}s waiting for [$*] $op $want (last: '$got')"
+    sleep 0.2
+  done
+}
+
+# running <label-selector>: how many pods with those labels are Running.
+running() { kubectl get pods -l "$1" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Running$' || true; }
+# count_pods <label-selector>: how many pods with those labels exist (any phase).
+count_pods() { kubectl get pods -l "$1" --no-headers 2>/dev/null | wc -l; }
+# containers_named <name>: running docker containers of tutti pods with that container name.
+containers_named() { docker ps -q --filter "label=io.tutti.container-name=$1" | wc -l; }

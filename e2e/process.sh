@@ -24,7 +24,7 @@ spec:
         - name: POD_NAME
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
 YAML
-eventually 60 test "$(k get pods -l app=ticker -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c Running)" -eq 2
+waitv 60 -eq 2 running app=ticker
 pod=$(k get pods -l app=ticker -o jsonpath='{.items[0].metadata.name}')
 eventually 20 sh -c "kubectl logs $pod | grep -q 'tick $pod'"
 ok "process-driver pods Running; logs: $(k logs "$pod" --tail=1)"
@@ -35,6 +35,7 @@ kill -9 "${pid:-$wrapper}"
 eventually 60 sh -c "test \$(kubectl get pods -l app=ticker -o jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}{\"\\n\"}{end}' | awk '{s+=\$1} END {print s+0}') -ge 1"
 ok "a killed process is restarted"
 k delete deploy ticker >/dev/null
-eventually 60 test "$(pgrep -fc "$WORK/dev/agent/process" || true)" -eq 0
+# (The bracket keeps the pattern from matching the shell that runs pgrep.)
+eventually 60 sh -c "! pgrep -f 'tutti-proces[s] $WORK/dev/agent/process' >/dev/null"
 ok "deleting the deployment stops the processes"
 echo "process e2e: all checks passed"

@@ -13,13 +13,12 @@ docker rm -f $(docker ps -aq --filter label=io.tutti.managed=true) >/dev/null 2>
 start_dev
 grep -q "docker" "$WORK/dev.out" "$WORK/dev.err" || fail "tutti dev did not say it uses the docker driver"
 k() { kubectl "$@"; }
-running() { k get pods -l "$1" -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Running$' || true; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # 1. The seed demo: 3 nginx pods Running, each serving on its pod IP.
 t0=$(date +%s%N)
 k apply -f "$EXAMPLES/nginx.yaml" >/dev/null
-eventually 60 test "$(running app=nginx)" -eq 3
+waitv 60 -eq 3 running app=nginx
 echo "apply -> 3 Running: $(ms "$t0") ms"
 out=$(k get pods -o wide)
 assert_contains "$out" "127.0.0.1" "get pods -o wide shows the node" || true
@@ -33,8 +32,8 @@ pod=$(k get pods -l app=nginx -o jsonpath='{.items[0].metadata.name}')
 cid=$(docker ps -q --filter "label=io.tutti.pod-name=$pod" --filter "label=io.tutti.container-name=nginx" | head -n1)
 [ -n "$cid" ] || fail "no docker container for pod $pod"
 docker kill "$cid" >/dev/null
-eventually 60 test "$(k get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}')" -ge 1
-eventually 30 test "$(k get pod "$pod" -o jsonpath='{.status.containerStatuses[0].ready}')" = true
+waitv 60 -ge 1 k get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}'
+waitv 30 = true k get pod "$pod" -o jsonpath='{.status.containerStatuses[0].ready}'
 ip=$(k get pod "$pod" -o jsonpath='{.status.podIP}')
 eventually 20 curl -sf --max-time 3 "http://$ip/"
 ok "killed container restarted (restartCount $(k get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}')) and serves again"
@@ -42,32 +41,32 @@ ok "killed container restarted (restartCount $(k get pod "$pod" -o jsonpath='{.s
 # 2b. Delete a pod: a new one replaces it.
 k delete pod "$pod" --wait=false >/dev/null
 eventually 60 sh -c "! kubectl get pod $pod >/dev/null 2>&1"
-eventually 60 test "$(running app=nginx)" -eq 3
+waitv 60 -eq 3 running app=nginx
 ok "deleted pod replaced"
 
 # 2c. Scale to 5, then to 1: four pods terminate gracefully.
 k scale deploy nginx --replicas=5 >/dev/null
-eventually 60 test "$(running app=nginx)" -eq 5
+waitv 60 -eq 5 running app=nginx
 k scale deploy nginx --replicas=1 >/dev/null
-eventually 90 test "$(k get pods -l app=nginx --no-headers 2>/dev/null | wc -l)" -eq 1
+waitv 90 -eq 1 count_pods app=nginx
 killing=$(k get events --field-selector reason=Killing -o name | wc -l)
 [ "$killing" -ge 4 ] || fail "expected Killing events for the 4 stopped pods, saw $killing"
 ok "scaled to 5 and back to 1 (graceful stops: $killing Killing events)"
 
 # 3. A bad image with auto-rollback: the rollout stalls and rolls back by itself.
 k scale deploy nginx --replicas=2 >/dev/null
-eventually 60 test "$(running app=nginx)" -eq 2
+waitv 60 -eq 2 running app=nginx
 k annotate deploy nginx tutti.dev/auto-rollback=true >/dev/null
 k patch deploy nginx -p '{"spec":{"progressDeadlineSeconds":10}}' >/dev/null
 k set image deploy/nginx nginx=busybox-that-fails >/dev/null
 eventually 90 sh -c "kubectl get events --field-selector reason=RolledBack -o jsonpath='{.items[*].message}' | grep -q ."
-eventually 60 test "$(k get deploy nginx -o jsonpath='{.spec.template.spec.containers[0].image}')" = nginx
-eventually 60 test "$(running app=nginx)" -eq 2
+waitv 60 = nginx k get deploy nginx -o jsonpath='{.spec.template.spec.containers[0].image}'
+waitv 60 -eq 2 running app=nginx
 ok "auto-rollback: $(k get events --field-selector reason=RolledBack -o jsonpath='{.items[0].message}')"
 k set image deploy/nginx nginx=nginx:latest >/dev/null
 eventually 60 sh -c "kubectl rollout status deploy/nginx --timeout=5s"
 k rollout undo deploy/nginx >/dev/null
-eventually 60 test "$(k get deploy nginx -o jsonpath='{.spec.template.spec.containers[0].image}')" = nginx
+waitv 60 = nginx k get deploy nginx -o jsonpath='{.spec.template.spec.containers[0].image}'
 ok "kubectl rollout undo"
 
 # 4a. A Job runs to completion.
@@ -82,7 +81,7 @@ spec:
       containers:
       - {name: pi, image: busybox, command: ["sh", "-c", "echo computing; sleep 1; echo done"]}
 YAML
-eventually 60 test "$(k get job pi -o jsonpath='{.status.succeeded}')" = 1
+waitv 60 = 1 k get job pi -o jsonpath='{.status.succeeded}'
 logs=$(k logs job/pi)
 assert_contains "$logs" "done" "kubectl logs of the job's pod"
 ok "job completed; kubectl logs shows its output"
@@ -121,7 +120,7 @@ k delete pod huge crasher --wait=false >/dev/null
 
 # 5. kill -9 with 10 pods running, restart: no container restarts.
 k scale deploy nginx --replicas=10 >/dev/null
-eventually 90 test "$(running app=nginx)" -eq 10
+waitv 90 -eq 10 running app=nginx
 before=$(docker ps -q --filter label=io.tutti.container-name=nginx | sort | tr '\n' ' ')
 restarts_of() { k get pods -l app=nginx -o jsonpath='{range .items[*]}{.status.containerStatuses[0].restartCount}{"\n"}{end}' | awk '{s+=$1} END {print s+0}'; }
 restarts_before=$(restarts_of)
@@ -130,12 +129,12 @@ TUTTI_LOG=warn "$TUTTI" dev --data-dir "$WORK/dev" --port "$PORT" >>"$WORK/dev.o
 DEV_PID=$!
 eventually 30 curl -ksf "https://127.0.0.1:$PORT/readyz"
 sleep 5 # let the restarted agent reconcile a few rounds before judging
-eventually 30 test "$(running app=nginx)" -eq 10
+waitv 30 -eq 10 running app=nginx
 after=$(docker ps -q --filter label=io.tutti.container-name=nginx | sort | tr '\n' ' ')
 [ "$before" = "$after" ] || fail "containers changed across the restart: before [$before] after [$after]"
 [ "$(restarts_of)" = "$restarts_before" ] || fail "restart counts changed across the restart: $restarts_before -> $(restarts_of)"
 ok "kill -9 and restart: all 10 containers re-adopted, none restarted"
 k delete -f "$EXAMPLES/nginx.yaml" >/dev/null
-eventually 90 test "$(docker ps -q --filter label=io.tutti.container-name=nginx | wc -l)" -eq 0
+waitv 90 -eq 0 containers_named nginx
 ok "deleting the deployment stops every container"
 echo "workloads e2e: all checks passed"

@@ -202,8 +202,9 @@ where
                 warnings: adm.warnings,
             });
         }
-        if objects::is_terminating(&obj) && !has_finalizers(&obj) {
-            // The last finalizer is gone: the object is deleted now.
+        if objects::is_terminating(&obj) && !has_finalizers(&obj) && !has_grace_left(&obj) {
+            // The last finalizer is gone: the object is deleted now. (A pod still in its
+            // grace period waits for its node agent's final delete instead.)
             if commit_delete(api, &key, kv.mod_revision, &alloc::held_keys(&old))
                 .await?
                 .is_some()
@@ -231,6 +232,11 @@ where
         }
     }
     Err(conflict(info, name))
+}
+
+/// A terminating object given a grace period (a pod its node is stopping).
+fn has_grace_left(obj: &Value) -> bool {
+    obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0
 }
 
 /// Metadata finalizers, plus a Namespace's `spec.finalizers`.
