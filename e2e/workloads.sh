@@ -21,7 +21,9 @@ k apply -f "$EXAMPLES/nginx.yaml" >/dev/null
 waitv 60 -eq 3 running app=nginx
 echo "apply -> 3 Running: $(ms "$t0") ms"
 out=$(k get pods -o wide)
-assert_contains "$out" "127.0.0.1" "get pods -o wide shows the node" || true
+node=$(k get nodes -o jsonpath='{.items[0].metadata.name}')
+assert_contains "$out" "$node" "get pods -o wide shows the node"
+assert_contains "$out" "172." "get pods -o wide shows pod IPs"
 for ip in $(k get pods -l app=nginx -o jsonpath='{.items[*].status.podIP}'); do
   curl -sf --max-time 5 "http://$ip/" | grep -qi nginx || fail "nginx does not answer on pod IP $ip"
 done
