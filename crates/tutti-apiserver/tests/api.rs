@@ -807,10 +807,20 @@ async fn a_terminating_pod_waits_for_its_node_through_status_updates() {
     pods.delete("t", &DeleteParams::default()).await.unwrap();
     // The agent reports status while it stops the containers: the pod must stay.
     let status = json!({"status": {"phase": "Running"}});
-    pods.patch_status("t", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    pods.patch_status("t", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
     let still = pods.get("t").await.unwrap();
     assert!(still.metadata.deletion_timestamp.is_some());
     // Its final delete (grace 0) removes it.
-    pods.delete("t", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
+    pods.delete(
+        "t",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(pods.get_opt("t").await.unwrap().is_none());
 }

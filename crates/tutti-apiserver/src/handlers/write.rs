@@ -236,7 +236,10 @@ where
 
 /// A terminating object given a grace period (a pod its node is stopping).
 fn has_grace_left(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) > 0
+    obj.pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        > 0
 }
 
 /// Metadata finalizers, plus a Namespace's `spec.finalizers`.
