@@ -2,8 +2,9 @@
 # The process driver (issue 3): a `runtimeClassName: process` Deployment runs as host
 # processes on a node without a container engine, with logs, restarts and graceful stops.
 source "$(dirname "$0")/lib.sh"
-TUTTI_DEV_ARGS="--runtime process" start_dev
-grep -q "process" "$WORK/dev.out" "$WORK/dev.err" || fail "tutti dev did not say it uses the process driver"
+# A machine without a container engine: point the docker client at nothing.
+DOCKER_HOST="unix://$WORK/no-docker.sock" start_dev
+grep -q "runtime process (no container engine" "$WORK/dev.out" || fail "tutti dev did not fall back to the process driver: $(cat "$WORK/dev.out")"
 k() { kubectl "$@"; }
 cat <<'YAML' | k apply -f - >/dev/null
 apiVersion: apps/v1
