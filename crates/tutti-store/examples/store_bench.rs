@@ -3,22 +3,31 @@
 //!
 //! ```text
 //! cargo run --release -p tutti-store --example store_bench -- [--seconds 3] [--value-bytes 512] [--dir PATH]
+//!     [--voters 3] [--via leader|follower]
 //! ```
 //!
 //! `--dir` picks the filesystem to measure (default: a temp dir). Each concurrency level gets
-//! a fresh store; the time to open it is not measured.
+//! a fresh store; the time to open it is not measured. `--voters N` runs an N-voter cluster in
+//! this process (mTLS over loopback, every member's data in the same filesystem) and writes
+//! through the leader or, with `--via follower`, through a follower that forwards; the
+//! appends and fsyncs columns are then the leader's.
+
+#[path = "../tests/support/cluster.rs"]
+mod support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tutti_store::{RaftStore, Store, Txn};
+use tutti_store::{RaftStore, RaftStoreConfig, Store, Txn};
 
 struct Options {
     seconds: f64,
     value_bytes: usize,
     dir: Option<PathBuf>,
     writers: Vec<usize>,
+    voters: u64,
+    via_follower: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -27,6 +36,8 @@ fn parse_options() -> Result<Options, String> {
         value_bytes: 512,
         dir: None,
         writers: vec![1, 64, 256],
+        voters: 1,
+        via_follower: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -42,6 +53,14 @@ fn parse_options() -> Result<Options, String> {
                     .split(',')
                     .map(|w| w.parse().map_err(|e| format!("--writers: {e}")))
                     .collect::<Result<_, _>>()?
+            }
+            "--voters" => options.voters = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--via" => {
+                options.via_follower = match value()?.as_str() {
+                    "leader" => false,
+                    "follower" => true,
+                    other => return Err(format!("--via leader|follower, not {other}")),
+                }
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -59,13 +78,48 @@ struct Row {
     fsyncs: u64,
 }
 
-async fn measure(options: &Options, writers: usize) -> Result<Row, Box<dyn std::error::Error>> {
+/// The store to write through, the store whose counters are reported, and what keeps them
+/// alive.
+struct Target {
+    writes_to: RaftStore,
+    reports: RaftStore,
+    _dir: tempfile::TempDir,
+    _cluster: Option<support::Cluster>,
+}
+
+async fn open(options: &Options) -> Result<Target, Box<dyn std::error::Error>> {
     let base = match &options.dir {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
     };
-    let store = RaftStore::open(base.path(), 1).await?;
-    let before = store.stats();
+    if options.voters <= 1 {
+        let store = RaftStore::open(base.path(), 1).await?;
+        return Ok(Target {
+            writes_to: store.clone(),
+            reports: store,
+            _dir: base,
+            _cluster: None,
+        });
+    }
+    let config = RaftStoreConfig::default();
+    let cluster = support::Cluster::form_in(base.path(), options.voters, config).await;
+    let leader = cluster.leader(Duration::from_secs(10)).await;
+    let writer = match options.via_follower {
+        true => cluster.follower().await,
+        false => leader,
+    };
+    Ok(Target {
+        writes_to: cluster.store(writer).clone(),
+        reports: cluster.store(leader).clone(),
+        _dir: base,
+        _cluster: Some(cluster),
+    })
+}
+
+async fn measure(options: &Options, writers: usize) -> Result<Row, Box<dyn std::error::Error>> {
+    let target = open(options).await?;
+    let store = target.writes_to.clone();
+    let before = target.reports.stats();
     let value = Bytes::from(vec![b'x'; options.value_bytes]);
     let run_for = Duration::from_secs_f64(options.seconds);
     let start = Instant::now();
@@ -91,7 +145,7 @@ async fn measure(options: &Options, writers: usize) -> Result<Row, Box<dyn std::
         latencies.extend(task.await??);
     }
     let elapsed = start.elapsed();
-    let after = store.stats();
+    let after = target.reports.stats();
     store.shutdown().await?;
     latencies.sort_unstable();
     let pct = |p: f64| {
@@ -117,7 +171,13 @@ fn ms(d: Duration) -> f64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = parse_options()?;
     println!(
-        "RaftStore durable writes: {}s per level, {}-byte values, dir {}",
+        "RaftStore durable writes: {} voter(s){}, {}s per level, {}-byte values, dir {}",
+        options.voters,
+        match (options.voters > 1, options.via_follower) {
+            (false, _) => "",
+            (true, false) => " via the leader",
+            (true, true) => " via a follower",
+        },
         options.seconds,
         options.value_bytes,
         options

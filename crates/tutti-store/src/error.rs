@@ -27,3 +27,26 @@ pub enum StoreError {
     #[error("store is shutting down")]
     Shutdown,
 }
+
+/// Why a membership change ([`crate::RaftStore::add_learner`], `promote`, `demote`, `remove`)
+/// did not happen. Serializable: a follower forwards membership changes to the leader.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MembershipError {
+    #[error("node {id} is not a member of this cluster; add it with add_learner first")]
+    NotMember { id: u64 },
+    #[error(
+        "learner {id} at {addr} has not caught up with the leader within {waited_ms} ms \
+         (replicated up to log index {matched:?}, leader at {target}); is it running and reachable?"
+    )]
+    NotCaughtUp {
+        id: u64,
+        addr: String,
+        matched: Option<u64>,
+        target: u64,
+        waited_ms: u64,
+    },
+    #[error("membership change rejected by the leader: {0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -8,7 +8,8 @@
 //! Two implementations pass one shared conformance suite (`tests/conformance`):
 //! - [`memory::MemoryStore`]: in-process, for fast tests of the layers above.
 //! - [`raft::RaftStore`]: openraft with log, vote and snapshots in redb, fsync'd before a
-//!   write is acknowledged.
+//!   write is acknowledged; one manager or a cluster of managers talking Raft over mTLS
+//!   (writes forwarded to the leader, ReadIndex reads, local watches; see [`raft`]).
 //!
 //! Both share the deterministic state ([`mvcc::Mvcc`]) and the watch fan-out, so they differ
 //! only in how a txn reaches the state: directly, or through the Raft log.
@@ -35,9 +36,9 @@ pub mod types;
 mod watch;
 
 pub use config::StoreConfig;
-pub use error::StoreError;
+pub use error::{MembershipError, StoreError};
 pub use memory::MemoryStore;
-pub use raft::{RaftStore, RaftStoreConfig, StoreStats};
+pub use raft::{Bootstrap, Member, RaftStore, RaftStoreConfig, Role, StoreStats};
 pub use types::*;
 
 use futures::stream::BoxStream;
@@ -63,6 +64,14 @@ pub type WatchStream = BoxStream<'static, Result<WatchResponse, StoreError>>;
 pub trait Store: Send + Sync + 'static {
     /// Keys starting with `req.prefix` (or exactly `req.key` when `req.exact`), in key order.
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse, StoreError>;
+
+    /// Like [`Store::range`], but a replicated store may answer from its local replica without
+    /// confirming with the leader: the result can lag behind writes acknowledged elsewhere
+    /// (never showing them out of order), and it still answers when there is no quorum.
+    /// Single-replica stores answer exactly as `range`.
+    async fn range_stale(&self, req: RangeRequest) -> Result<RangeResponse, StoreError> {
+        self.range(req).await
+    }
 
     /// Evaluate all compares; if all hold apply `ops` atomically under one new revision.
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError>;

@@ -1,12 +1,12 @@
-//! How openraft's errors surface as [`StoreError`]s.
+//! How openraft's errors surface as [`StoreError`]s and [`MembershipError`]s.
 
 use std::fmt::Display;
 
-use openraft::error::{Fatal, ForwardToLeader, RaftError};
+use openraft::error::{ClientWriteError, Fatal, ForwardToLeader, RaftError};
 use openraft::{BasicNode, TryAsRef};
 
 use super::types::NodeId;
-use crate::StoreError;
+use crate::{MembershipError, StoreError};
 
 /// Map an error of a Raft API call: a redirect becomes `NotLeader`, a stopped node `Shutdown`,
 /// anything else `Unavailable`.
@@ -31,6 +31,27 @@ where
 pub(crate) fn from_fatal(fatal: Fatal<NodeId>) -> StoreError {
     match fatal {
         Fatal::Stopped => StoreError::Shutdown,
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// Map an error of a membership change: a change openraft refuses is `Rejected`.
+pub(crate) fn from_membership_change(
+    e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>,
+) -> MembershipError {
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            MembershipError::Rejected(e.to_string())
+        }
+        other => MembershipError::Store(from_raft(other)),
+    }
+}
+
+/// A membership error where only a [`StoreError`] fits (data operations never produce the
+/// membership-specific variants).
+pub(crate) fn membership_to_store(e: MembershipError) -> StoreError {
+    match e {
+        MembershipError::Store(e) => e,
         other => StoreError::Unavailable(other.to_string()),
     }
 }

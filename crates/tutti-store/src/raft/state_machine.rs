@@ -69,7 +69,17 @@ impl StateMachine {
         self.replica.clone()
     }
 
-    fn apply_one(&mut self, entry: Entry) -> CommandResponse {
+    /// The id of the last applied entry (from the snapshot or the log).
+    pub(crate) fn last_applied(&self) -> Option<LogId> {
+        self.last_applied
+    }
+
+    /// The membership as of the last applied entry.
+    pub(crate) fn membership(&self) -> &StoredMembership {
+        &self.membership
+    }
+
+    pub(crate) fn apply_one(&mut self, entry: Entry) -> CommandResponse {
         let _span = tracing::debug_span!("raft.apply", index = entry.log_id.index).entered();
         self.last_applied = Some(entry.log_id);
         match entry.payload {
@@ -142,6 +152,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         )
         .await?;
         Counters::bump(&self.counters.fsyncs, 1);
+        Counters::bump(&self.counters.snapshots_installed, 1);
         tracing::info!(
             index = ?meta.last_log_id.map(|l| l.index),
             revision = state.revision(),

@@ -10,6 +10,7 @@ pub(crate) struct Counters {
     pub(crate) applied_txns: AtomicU64,
     pub(crate) proposed_batches: AtomicU64,
     pub(crate) snapshots_built: AtomicU64,
+    pub(crate) snapshots_installed: AtomicU64,
 }
 
 impl Counters {
@@ -32,6 +33,8 @@ pub struct StoreStats {
     pub proposed_batches: u64,
     /// Snapshots built and persisted.
     pub snapshots_built: u64,
+    /// Snapshots received from a leader and installed (a lagging member catching up).
+    pub snapshots_installed: u64,
     /// Index of the last log entry.
     pub last_log_index: Option<u64>,
     /// Index of the last applied log entry.
@@ -50,6 +53,7 @@ impl StoreStats {
             applied_txns: c.applied_txns.load(Ordering::Relaxed),
             proposed_batches: c.proposed_batches.load(Ordering::Relaxed),
             snapshots_built: c.snapshots_built.load(Ordering::Relaxed),
+            snapshots_installed: c.snapshots_installed.load(Ordering::Relaxed),
             ..Default::default()
         }
     }

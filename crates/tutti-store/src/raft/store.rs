@@ -1,14 +1,11 @@
-//! `RaftStore`, the front of the embedded store: opening (and first-time initialising) the
-//! one-voter cluster, routing writes through the group-commit proposer, serving linearizable
-//! reads and watches from the local replica, and closing cleanly.
+//! `RaftStore`, the front of the embedded store: opening (and on first start either creating
+//! a one-voter cluster or waiting to join one), the `Store` implementation (writes and
+//! linearizable reads go through the leader, stale reads and watches are local), and closing.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use openraft::error::InitializeError;
-use openraft::{BasicNode, ServerState};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -17,10 +14,13 @@ use super::db;
 use super::errors;
 use super::log_store::LogStore;
 use super::network::NetworkFactory;
-use super::proposer::{self, Proposal};
+use super::peers::Peers;
+use super::proposer::{self, Proposal, Written};
+use super::rpc::{ForwardOp, ForwardReply};
+use super::startup;
 use super::state_machine::StateMachine;
 use super::stats::{Counters, StoreStats};
-use super::types::{Command, CommandResponse, NodeId, Raft};
+use super::types::{NodeId, Raft};
 use crate::replica::Replica;
 use crate::{
     RangeRequest, RangeResponse, Revision, Store, StoreError, Txn, TxnResponse, WatchStream,
@@ -32,14 +32,18 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// The embedded [`Store`]: openraft over redb. Cloning gives another handle to the same store.
 #[derive(Clone)]
 pub struct RaftStore {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    node_id: NodeId,
-    raft: Raft,
-    replica: Arc<Replica>,
-    counters: Arc<Counters>,
+pub(super) struct Inner {
+    pub(super) node_id: NodeId,
+    pub(super) raft: Raft,
+    pub(super) replica: Arc<Replica>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) peers: Arc<Peers>,
+    pub(super) config: RaftStoreConfig,
+    /// When an append from a leader last arrived (a follower's view of the leader's health).
+    pub(super) leader_contact: Mutex<Option<Instant>>,
     /// `None` once shut down.
     proposals: Mutex<Option<mpsc::Sender<Proposal>>>,
     proposer: Mutex<Option<JoinHandle<()>>>,
@@ -48,20 +52,27 @@ struct Inner {
 }
 
 // Poisoning is recovered from: the guarded values are plain handles that stay valid.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl RaftStore {
     /// Open (or create) the store in `dir` (`<dir>/raft.redb`) with default options.
     ///
-    /// On first start this initialises a one-voter cluster of `node_id`. Returns once this node
+    /// On first start this creates a one-voter cluster of `node_id`. Returns once this node
     /// is leader and has applied everything committed, so no acknowledged write is invisible.
     pub async fn open(dir: &Path, node_id: NodeId) -> Result<RaftStore, StoreError> {
         RaftStore::open_with_config(dir, node_id, RaftStoreConfig::default()).await
     }
 
-    /// [`RaftStore::open`] with explicit options (tests use a small snapshot threshold).
+    /// [`RaftStore::open`] with explicit options.
+    ///
+    /// - A lone voter (a new cluster, or a restarted one-manager cluster) returns once it is
+    ///   leader and has applied its whole log.
+    /// - A member of a multi-manager cluster returns at once: it serves as soon as a leader
+    ///   is known (its peers may be starting too).
+    /// - A first start with [`super::Bootstrap::Join`] returns at once, empty: the leader adds
+    ///   it with [`RaftStore::add_learner`] and replicates everything to it.
     pub async fn open_with_config(
         dir: &Path,
         node_id: NodeId,
@@ -87,29 +98,28 @@ impl RaftStore {
         };
         let replica = state_machine.replica();
         let log_store = LogStore::new(db, counters.clone());
-        let raft = Raft::new(
-            node_id,
-            raft_config,
-            NetworkFactory,
-            log_store,
-            state_machine,
-        )
-        .await
-        .map_err(errors::from_fatal)?;
+        let peers = Arc::new(Peers::new(config.peer_tls.clone()));
+        let network = NetworkFactory::new(node_id, peers.clone());
+        let raft = Raft::new(node_id, raft_config, network, log_store, state_machine)
+            .await
+            .map_err(errors::from_fatal)?;
 
-        if let Err(e) = start(&raft, node_id, &config).await {
+        if let Err(e) = startup::start(&raft, node_id, &config).await {
             tracing::error!(node_id, error = %e, "raft store failed to start");
             let _ = raft.shutdown().await;
             return Err(e);
         }
 
-        let (tx, handle) = proposer::spawn(raft.clone(), config.max_batch, counters.clone());
+        let (tx, handle) = proposer::spawn(raft.clone(), &config, counters.clone());
         let store = RaftStore {
             inner: Arc::new(Inner {
                 node_id,
                 raft,
                 replica,
                 counters,
+                peers,
+                config,
+                leader_contact: Mutex::new(None),
                 proposals: Mutex::new(Some(tx)),
                 proposer: Mutex::new(Some(handle)),
                 db_closed: Mutex::new(Some(db_closed)),
@@ -170,64 +180,15 @@ impl RaftStore {
         Ok(())
     }
 
-    /// Wait until local reads reflect everything committed before this call (ReadIndex).
-    async fn linearize(&self) -> Result<(), StoreError> {
-        self.inner
-            .raft
-            .ensure_linearizable()
-            .await
-            .map(|_| ())
-            .map_err(errors::from_raft)
-    }
-}
-
-/// Initialise on first start, become leader, and apply everything committed.
-async fn start(raft: &Raft, node_id: NodeId, config: &RaftStoreConfig) -> Result<(), StoreError> {
-    let timeout = config.open_timeout;
-    if !raft.is_initialized().await.map_err(errors::from_fatal)? {
-        let members = BTreeMap::from([(node_id, BasicNode::new(format!("node-{node_id}")))]);
-        match raft.initialize(members).await {
-            Ok(()) => tracing::info!(node_id, "initialised a one-voter raft cluster"),
-            Err(e) if matches!(e.api_error(), Some(InitializeError::NotAllowed(_))) => {}
-            Err(e) => {
-                return Err(StoreError::Unavailable(format!(
-                    "initialising raft cluster: {e}"
-                )));
-            }
+    pub(super) fn ensure_open(&self) -> Result<(), StoreError> {
+        match lock(&self.inner.proposals).is_some() {
+            true => Ok(()),
+            false => Err(StoreError::Shutdown),
         }
     }
-    raft.wait(Some(timeout))
-        .metrics(
-            |m| m.state == ServerState::Leader && m.current_leader == Some(node_id),
-            "become leader",
-        )
-        .await
-        .map_err(|e| {
-            StoreError::Unavailable(format!(
-                "node {node_id} did not become leader within {timeout:?}: {e}"
-            ))
-        })?;
-    tokio::time::timeout(timeout, raft.ensure_linearizable())
-        .await
-        .map_err(|_| StoreError::Unavailable("timed out catching up the state machine".into()))?
-        .map_err(errors::from_raft)?;
-    // A single voter commits its whole log; wait until all of it is applied.
-    let last_log_index = raft.metrics().borrow().last_log_index;
-    raft.wait(Some(timeout))
-        .applied_index_at_least(last_log_index, "apply the whole log")
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("applying the log: {e}")))?;
-    Ok(())
-}
 
-#[async_trait::async_trait]
-impl Store for RaftStore {
-    async fn range(&self, req: RangeRequest) -> Result<RangeResponse, StoreError> {
-        self.linearize().await?;
-        self.inner.replica.range(&req)
-    }
-
-    async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+    /// Hand a txn to this member's group-commit proposer (only useful on the leader).
+    pub(super) async fn propose(&self, txn: Txn) -> Result<Written, StoreError> {
         let sender = lock(&self.inner.proposals)
             .clone()
             .ok_or(StoreError::Shutdown)?;
@@ -240,39 +201,58 @@ impl Store for RaftStore {
         response.await.map_err(|_| StoreError::Shutdown)?
     }
 
-    async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream, StoreError> {
-        if lock(&self.inner.proposals).is_none() {
-            return Err(StoreError::Shutdown);
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.inner.config.leader_wait
+    }
+
+    /// Wait until local reads reflect everything committed before this call (ReadIndex, on
+    /// the leader or asked of it).
+    async fn linearize(&self) -> Result<(), StoreError> {
+        self.on_leader(ForwardOp::ReadIndex, self.deadline())
+            .await
+            .map(|_| ())
+            .map_err(errors::membership_to_store)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RaftStore {
+    async fn range(&self, req: RangeRequest) -> Result<RangeResponse, StoreError> {
+        self.linearize().await?;
+        self.inner.replica.range(&req)
+    }
+
+    /// Served from this member's replica: answers without a leader or a quorum, but may lag
+    /// behind writes acknowledged elsewhere.
+    async fn range_stale(&self, req: RangeRequest) -> Result<RangeResponse, StoreError> {
+        self.ensure_open()?;
+        self.inner.replica.range(&req)
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+        let reply = self
+            .on_leader(ForwardOp::Txn(txn), self.deadline())
+            .await
+            .map_err(errors::membership_to_store)?;
+        match reply {
+            ForwardReply::Txn { response, .. } => Ok(response),
+            ForwardReply::Done { index } => Err(StoreError::Storage(format!(
+                "the leader answered a txn without its response (log index {index})"
+            ))),
         }
+    }
+
+    async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream, StoreError> {
+        self.ensure_open()?;
         // Served from the local replica: it holds every applied txn, in order.
         self.inner.replica.watch(prefix, from)
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        self.linearize().await?;
-        if revision <= self.inner.replica.compacted_revision() {
-            return Ok(());
-        }
-        let current = self.inner.replica.revision();
-        if revision > current {
-            return Err(StoreError::FutureRevision {
-                requested: revision,
-                current,
-            });
-        }
-        let written = self
-            .inner
-            .raft
-            .client_write(Command::Compact(revision))
+        self.on_leader(ForwardOp::Compact(revision), self.deadline())
             .await
-            .map_err(errors::from_raft)?;
-        match written.data {
-            CommandResponse::Compact(result) => result,
-            other => Err(StoreError::Storage(format!(
-                "compaction at log index {} produced an unexpected response: {other:?}",
-                written.log_id.index
-            ))),
-        }
+            .map(|_| ())
+            .map_err(errors::membership_to_store)
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {
