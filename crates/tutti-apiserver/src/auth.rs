@@ -1,7 +1,8 @@
 //! Authentication: who is calling. A request is allowed in if it carries a client
 //! certificate signed by the cluster CA (verified by the TLS layer, see `serve`), a known
 //! bearer token, or comes from an in-process client. Everything else gets 401, except the
-//! health endpoints, which are routed outside this layer.
+//! health endpoints and the join bootstrap endpoints (`join`: the join token is their
+//! credential), which are routed outside this layer. What an identity may do is `authz`'s.
 
 use std::sync::Arc;
 
@@ -9,6 +10,8 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use tutti_pki::constant_time_eq;
 
 use crate::ApiServer;
 use crate::error::ApiError;
@@ -37,10 +40,6 @@ impl Authenticator {
             groups: vec!["system:masters".into()],
         })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Middleware: let the request through only with an identity.

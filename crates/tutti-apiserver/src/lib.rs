@@ -1,13 +1,16 @@
 //! tutti-apiserver: the Kubernetes-compatible HTTP API over the tutti store.
 //!
-//! Request flow: TLS + authentication (`auth`, `serve`) → routing (`paths`) → the verb
-//! handlers (`handlers`) → admission (`admission`: shape, unknown fields, defaults,
-//! validation) → the store. Discovery and OpenAPI (`discovery`, `openapi`) are generated
-//! from the resource registry in tutti-core; `table` renders server-side printing.
+//! Request flow: TLS + authentication (`auth`, `serve`) → routing (`paths`) → authorization
+//! by identity (`authz`) → the verb handlers (`handlers`) → admission (`admission`: shape,
+//! unknown fields, defaults, validation) → the store. Discovery and OpenAPI (`discovery`,
+//! `openapi`) are generated from the resource registry in tutti-core; `table` renders
+//! server-side printing. Nodes join through `join`: bootstrap endpoints outside
+//! authentication, where the join token is the credential.
 
 pub mod admission;
 pub mod alloc;
 pub mod auth;
+pub mod authz;
 pub mod body;
 pub mod bootstrap;
 pub mod client;
@@ -15,6 +18,7 @@ pub mod compaction;
 pub mod discovery;
 pub mod error;
 pub mod handlers;
+pub mod join;
 pub mod negotiate;
 pub mod objects;
 pub mod openapi;
@@ -26,11 +30,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use tutti_store::Store;
 
 pub use auth::{Authenticator, Identity};
 pub use error::{ApiError, ApiResult};
+pub use join::JoinAuthority;
 
 /// Settings of one API server.
 #[derive(Clone, Debug)]
@@ -41,6 +46,8 @@ pub struct ApiConfig {
     pub node_ports: (u16, u16),
     /// Credentials for calling node agents (`kubectl logs`); None: logs are unavailable.
     pub agent_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Issues node certificates for `/join/v1/*`; None: this server admits no nodes.
+    pub join: Option<Arc<dyn JoinAuthority>>,
 }
 
 impl Default for ApiConfig {
@@ -49,6 +56,7 @@ impl Default for ApiConfig {
             service_cidr: (std::net::Ipv4Addr::new(10, 96, 0, 0), 12),
             node_ports: (30000, 32767),
             agent_tls: None,
+            join: None,
         }
     }
 }
@@ -82,9 +90,11 @@ impl ApiServer {
         self.ready.load(Ordering::SeqCst)
     }
 
-    /// The whole HTTP surface. Authentication is enforced by a middleware layer here; the
-    /// TLS accept loop (`serve`) attaches the peer's certificate identity to each request.
+    /// The whole HTTP surface. Authentication is enforced by a middleware layer here, and
+    /// authorization by another on the resource routes; the TLS accept loop (`serve`)
+    /// attaches the peer's certificate identity to each request.
     pub fn router(self: &Arc<Self>) -> Router {
+        let authz = || axum::middleware::from_fn_with_state(self.clone(), authz::authorize);
         let api = Router::new()
             .route("/version", get(discovery::version))
             .route("/api", get(discovery::core_versions))
@@ -94,8 +104,12 @@ impl ApiServer {
             .route("/apis/{group}/{version}", get(discovery::group_resources))
             .route("/openapi/v3", get(openapi::index))
             .route("/openapi/v3/{*path}", get(openapi::document))
-            .route("/api/v1/{*rest}", any(handlers::core))
-            .route("/apis/{group}/{version}/{*rest}", any(handlers::grouped))
+            .route("/api/v1/{*rest}", any(handlers::core).layer(authz()))
+            .route(
+                "/apis/{group}/{version}/{*rest}",
+                any(handlers::grouped).layer(authz()),
+            )
+            .route("/join/v1/renew", post(join::renew))
             .fallback(handlers::not_found)
             // Our own limit (body::MAX_BODY) answers with a Status; this only stops the read.
             .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY + 1))
@@ -107,6 +121,8 @@ impl ApiServer {
             .route("/healthz", get(health))
             .route("/livez", get(health))
             .route("/readyz", get(readyz))
+            .route("/join/v1/ca", get(join::ca))
+            .route("/join/v1/node", post(join::node))
             .merge(api)
             .with_state(self.clone())
     }

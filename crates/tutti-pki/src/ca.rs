@@ -10,9 +10,17 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
+use crate::sealed::Kek;
 use crate::{PkiError, files};
 
 const CA_COMMON_NAME: &str = "tutti-ca";
+/// Binds the sealed CA key to its role (the AEAD's associated data).
+const KEY_LABEL: &str = "tutti ca.key";
+
+fn seal_key(key_pem: &str, kek: &Path, sealed_path: &Path) -> Result<(), PkiError> {
+    let sealed = Kek::load_or_create(kek)?.seal(key_pem.as_bytes(), KEY_LABEL)?;
+    files::write(sealed_path, &sealed, 0o600)
+}
 
 /// How long an issued certificate is valid.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +30,27 @@ impl Default for Lifetime {
     /// 90 days, renewed by its holder in the last third.
     fn default() -> Self {
         Lifetime(Duration::from_secs(90 * 24 * 3600))
+    }
+}
+
+impl std::str::FromStr for Lifetime {
+    type Err = String;
+    /// `<n>s`, `<n>m`, `<n>h` or `<n>d`: `90d`, `2m`.
+    fn from_str(s: &str) -> Result<Lifetime, String> {
+        let bad = || format!("{s:?} is not a lifetime: use a number and s, m, h or d (90d, 2m)");
+        let unit = s.chars().last().ok_or_else(bad)?;
+        let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+        let secs = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad()),
+        };
+        if n == 0 {
+            return Err(format!("{s:?}: a certificate lifetime must be positive"));
+        }
+        Ok(Lifetime(Duration::from_secs(n.saturating_mul(secs))))
     }
 }
 
@@ -35,7 +64,7 @@ pub struct CertifiedKey {
 /// The cluster's root CA. Its key never leaves the manager's data directory.
 pub struct ClusterCa {
     cert_pem: String,
-    issuer: Issuer<'static, KeyPair>,
+    pub(crate) issuer: Issuer<'static, KeyPair>,
 }
 
 fn ca_params() -> Result<CertificateParams, PkiError> {
@@ -54,15 +83,52 @@ fn ca_params() -> Result<CertificateParams, PkiError> {
 }
 
 impl ClusterCa {
-    /// Load the CA from `<dir>/ca.crt` and `<dir>/ca.key`, creating both on first use.
+    /// Load the CA from `<dir>/ca.crt` and `<dir>/ca.key.enc` (sealed under the KEK at
+    /// `<dir>/kek`), creating all three on first use. See [`ClusterCa::load_or_create_with_kek`].
     pub fn load_or_create(dir: &Path) -> Result<ClusterCa, PkiError> {
+        ClusterCa::load_or_create_with_kek(dir, &dir.join("kek"))
+    }
+
+    /// Load the CA from `<dir>/ca.crt` and `<dir>/ca.key.enc`, opening the key with the KEK at
+    /// `kek`; create them (and the KEK if absent) on first use. A plaintext `<dir>/ca.key` left
+    /// by an older version is sealed and removed. The threat model is in [`crate::sealed`].
+    pub fn load_or_create_with_kek(dir: &Path, kek: &Path) -> Result<ClusterCa, PkiError> {
         let cert_path = dir.join("ca.crt");
-        let key_path = dir.join("ca.key");
-        if cert_path.exists() && key_path.exists() {
+        let sealed_path = dir.join("ca.key.enc");
+        let plain_path = dir.join("ca.key");
+        if cert_path.exists() {
             let cert_pem = files::read(&cert_path)?;
-            let key_pem = files::read(&key_path)?;
+            let key_pem = if sealed_path.exists() {
+                if !kek.exists() {
+                    return Err(PkiError::MissingKek {
+                        sealed: sealed_path,
+                        kek: kek.to_owned(),
+                    });
+                }
+                let sealed = files::read(&sealed_path)?;
+                let plain = Kek::load(kek)?.open(&sealed, KEY_LABEL, &sealed_path)?;
+                String::from_utf8(plain).map_err(|_| PkiError::Unseal {
+                    path: sealed_path.clone(),
+                })?
+            } else if plain_path.exists() {
+                let key_pem = files::read(&plain_path)?;
+                seal_key(&key_pem, kek, &sealed_path)?;
+                std::fs::remove_file(&plain_path).map_err(|source| PkiError::Io {
+                    path: plain_path.clone(),
+                    source,
+                })?;
+                key_pem
+            } else {
+                return Err(PkiError::BadFile {
+                    path: cert_path,
+                    detail: format!(
+                        "the CA certificate is here but its key ({}) is not",
+                        sealed_path.display()
+                    ),
+                });
+            };
             let key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::BadPem {
-                path: key_path.clone(),
+                path: sealed_path.clone(),
                 detail: e.to_string(),
             })?;
             return Ok(ClusterCa {
@@ -76,7 +142,7 @@ impl ClusterCa {
         params.not_before = now - time::Duration::hours(1);
         params.not_after = now + time::Duration::days(3650);
         let cert = params.self_signed(&key)?;
-        files::write(&key_path, &key.serialize_pem(), 0o600)?;
+        seal_key(&key.serialize_pem(), kek, &sealed_path)?;
         files::write(&cert_path, &cert.pem(), 0o644)?;
         Ok(ClusterCa {
             cert_pem: cert.pem(),
@@ -130,13 +196,7 @@ impl ClusterCa {
         mut params: CertificateParams,
         lifetime: Lifetime,
     ) -> Result<CertifiedKey, PkiError> {
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::minutes(5);
-        params.not_after = now + lifetime.0;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        set_validity(&mut params, lifetime);
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(CertifiedKey {
@@ -144,6 +204,19 @@ impl ClusterCa {
             key_pem: key.serialize_pem(),
         })
     }
+}
+
+/// Valid from a little before now (clock skew: a tenth of the lifetime, at most five
+/// minutes, so short test lifetimes keep their shape) until `lifetime` from now.
+pub(crate) fn set_validity(params: &mut CertificateParams, lifetime: Lifetime) {
+    let now = OffsetDateTime::now_utc();
+    let skew = (lifetime.0 / 10).min(Duration::from_secs(300));
+    params.not_before = now - skew;
+    params.not_after = now + lifetime.0;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
 }
 
 impl CertifiedKey {
@@ -175,96 +248,4 @@ fn paths(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ca_is_created_once_and_reloaded() {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = ClusterCa::load_or_create(dir.path()).unwrap();
-        let again = ClusterCa::load_or_create(dir.path()).unwrap();
-        assert_eq!(ca.cert_pem(), again.cert_pem());
-        let mode = std::fs::metadata(dir.path().join("ca.key"))
-            .unwrap()
-            .permissions();
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(mode.mode() & 0o777, 0o600);
-    }
-
-    #[test]
-    fn issued_certificates_chain_to_the_ca() {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = ClusterCa::load_or_create(dir.path()).unwrap();
-        let server = ca
-            .issue_server(
-                &["localhost".into()],
-                &["127.0.0.1".parse().unwrap()],
-                Lifetime::default(),
-            )
-            .unwrap();
-        // A reloaded CA must sign certificates that verify against the original CA cert.
-        let reloaded = ClusterCa::load_or_create(dir.path()).unwrap();
-        let client = reloaded
-            .issue_client("admin", &["system:masters"], Lifetime::default())
-            .unwrap();
-        assert!(
-            verify_server(ca.cert_pem(), &server.cert_pem),
-            "serving certificate does not chain to the CA"
-        );
-        assert!(
-            verify_client(ca.cert_pem(), &client.cert_pem),
-            "client certificate does not chain to the CA"
-        );
-        // A certificate from another CA is refused.
-        let other = tempfile::tempdir().unwrap();
-        let stranger = ClusterCa::load_or_create(other.path())
-            .unwrap()
-            .issue_client("eve", &[], Lifetime::default())
-            .unwrap();
-        assert!(!verify_client(ca.cert_pem(), &stranger.cert_pem));
-    }
-
-    fn parts(
-        ca_pem: &str,
-        leaf_pem: &str,
-    ) -> (
-        rustls::RootCertStore,
-        rustls::pki_types::CertificateDer<'static>,
-    ) {
-        use rustls::pki_types::{CertificateDer, pem::PemObject};
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
-            .unwrap();
-        (
-            roots,
-            CertificateDer::from_pem_slice(leaf_pem.as_bytes()).unwrap(),
-        )
-    }
-
-    fn verify_client(ca_pem: &str, leaf_pem: &str) -> bool {
-        let (roots, leaf) = parts(ca_pem, leaf_pem);
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
-                .build()
-                .unwrap();
-        verifier
-            .verify_client_cert(&leaf, &[], rustls::pki_types::UnixTime::now())
-            .is_ok()
-    }
-
-    fn verify_server(ca_pem: &str, leaf_pem: &str) -> bool {
-        let (roots, leaf) = parts(ca_pem, leaf_pem);
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
-                .build()
-                .unwrap();
-        use rustls::client::danger::ServerCertVerifier;
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        verifier
-            .verify_server_cert(&leaf, &[], &name, &[], rustls::pki_types::UnixTime::now())
-            .is_ok()
-    }
-}
+mod tests;

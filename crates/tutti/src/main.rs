@@ -1,9 +1,11 @@
 //! tutti: one binary for the manager (`server`), a one-machine cluster (`dev`) and the user
 //! commands (`apply`, `get`, ...). This file is glue: parse flags, set up tracing, start roles.
 
+mod join;
 mod kubeconfig;
 mod manager;
 mod node;
+mod token;
 
 use std::path::PathBuf;
 
@@ -31,6 +33,10 @@ enum Command {
     Server(manager::ServerArgs),
     /// Run a node agent that runs the pods a manager assigns to this machine.
     Agent(node::AgentArgs),
+    /// Join this machine to a cluster as a node, with a join token.
+    Join(join::JoinArgs),
+    /// Show or rotate a cluster's join tokens (on a manager).
+    Token(token::TokenArgs),
     #[command(flatten)]
     Client(tutti_cli::Command),
 }
@@ -40,6 +46,9 @@ fn main() -> std::process::ExitCode {
     // Roles log their lifecycle; client commands speak for themselves and log only failures.
     let default_filter = match cli.command {
         Command::Client(_) => "error,kube_client=off",
+        // Fetching the CA is unverified on purpose (its digest is checked against the token).
+        Command::Join(_) => "info,openraft=warn,kube_client::client::tls=error",
+        Command::Token(_) => "warn",
         _ => "info,openraft=warn",
     };
     tracing_subscriber::fmt()
@@ -70,6 +79,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Dev(args) => manager::run_dev(args).await,
             Command::Server(args) => manager::run_server(args).await,
             Command::Agent(args) => node::run_agent(args, cli.kubeconfig).await,
+            Command::Join(args) => join::run_join(args).await,
+            Command::Token(args) => token::run(args),
             Command::Client(cmd) => tutti_cli::run(cmd, cli.kubeconfig).await,
         }
     })

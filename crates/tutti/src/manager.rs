@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use tutti_apiserver::{ApiConfig, ApiServer, Authenticator};
-use tutti_pki::{CertifiedKey, ClusterCa, Lifetime};
+use tutti_pki::{CertifiedKey, ClusterCa, Enrollment, JoinTokens, Lifetime, Role};
 use tutti_store::raft::RaftStore;
 
 use crate::kubeconfig;
@@ -37,6 +37,17 @@ pub struct ServerArgs {
     /// Address clients use to reach this manager (goes into the kubeconfig and certificate).
     #[arg(long)]
     advertise_address: Option<IpAddr>,
+    /// Lifetime of the certificates issued to nodes (renewed in their last third): 90d, 2m...
+    #[arg(long, default_value = "90d")]
+    cert_lifetime: Lifetime,
+    /// The key-encryption key sealing the CA key [default: <data-dir>/pki/kek]. Keep it out
+    /// of backups of the data directory (see tutti_pki::sealed for what it protects).
+    #[arg(long)]
+    kek_file: Option<PathBuf>,
+    /// Create a new cluster here, refusing if the data directory already holds one (without
+    /// it, the first start in an empty data directory creates the cluster too).
+    #[arg(long)]
+    init: bool,
 }
 
 pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
@@ -54,11 +65,21 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         advertise: listen.ip(),
         cluster: "tutti-dev",
         node: Some(args.runtime),
+        cert_lifetime: Lifetime::default(),
+        kek_file: None,
     })
     .await
 }
 
 pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    let ca = args.data_dir.join("pki").join("ca.crt");
+    if args.init && ca.exists() {
+        anyhow::bail!(
+            "--init: {} already holds a cluster (its CA is {}); start without --init to run it",
+            args.data_dir.display(),
+            ca.display()
+        );
+    }
     let advertise = args
         .advertise_address
         .unwrap_or(if args.listen.ip().is_unspecified() {
@@ -72,6 +93,8 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         advertise,
         cluster: "tutti",
         node: None,
+        cert_lifetime: args.cert_lifetime,
+        kek_file: args.kek_file,
     })
     .await
 }
@@ -83,6 +106,10 @@ struct Settings {
     cluster: &'static str,
     /// Also run a node agent here (`tutti dev`), with this runtime choice.
     node: Option<crate::node::Runtime>,
+    /// Lifetime of node certificates.
+    cert_lifetime: Lifetime,
+    /// Where the CA key's key-encryption key lives (None: `<pki>/kek`).
+    kek_file: Option<PathBuf>,
 }
 
 /// Load or create the admin's client certificate and bearer token.
@@ -125,7 +152,9 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating {}", s.data_dir.display()))?;
     let pki = s.data_dir.join("pki");
-    let ca = ClusterCa::load_or_create(&pki)?;
+    let kek = s.kek_file.clone().unwrap_or_else(|| pki.join("kek"));
+    let ca = Arc::new(ClusterCa::load_or_create_with_kek(&pki, &kek)?);
+    let enrollment = Enrollment::new(ca.clone(), &pki, s.cert_lifetime)?;
     let (admin, token) = admin_credentials(&ca, &pki)?;
     let mut ips = vec![IpAddr::from([127, 0, 0, 1]), s.advertise];
     if !s.listen.ip().is_unspecified() {
@@ -162,6 +191,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         store.clone(),
         ApiConfig {
             agent_tls: Some(agent_tls),
+            join: Some(Arc::new(enrollment)),
             ..ApiConfig::default()
         },
         Authenticator {
@@ -206,6 +236,8 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
+    // Created once the port is ours, so the first start that serves is the one that prints.
+    let (tokens, first_start) = JoinTokens::load_or_create(&pki)?;
     let server_url = format!("https://{}:{}", fmt_host(s.advertise), addr.port());
     let kubeconfig_path = s.data_dir.join("kubeconfig.yaml");
     kubeconfig::write(
@@ -228,6 +260,11 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         "tutti: API server ready at {server_url} in {} ms",
         started.elapsed().as_millis()
     );
+    if first_start {
+        let worker = tokens.token(Role::Worker, &tutti_pki::ca_digest(ca.cert_pem())?);
+        let addr = format!("{}:{}", fmt_host(s.advertise), addr.port());
+        println!("tutti: join workers with: tutti join {addr} --token {worker}");
+    }
     println!("export KUBECONFIG={}", kubeconfig_path.display());
 
     tokio::select! {

@@ -63,6 +63,24 @@ pub struct NodeSettings {
 
 /// Start the agent's tasks on this runtime; returns a description of the driver in use.
 pub async fn start(client: kube::Client, s: NodeSettings) -> anyhow::Result<String> {
+    let server_tls = match &s.tls {
+        Some(t) => Some(tutti_apiserver::serve::tls_config_require_client(
+            &t.ca_pem,
+            &t.cert_pem,
+            &t.key_pem,
+        )?),
+        None => None,
+    };
+    start_with_server_tls(client, s, server_tls).await
+}
+
+/// [`start`] with the log endpoint's TLS config given (`s.tls` is ignored): for a joined
+/// node, whose serving certificate renews while it runs.
+pub async fn start_with_server_tls(
+    client: kube::Client,
+    s: NodeSettings,
+    server_tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<String> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating {}", s.data_dir.display()))?;
     let process: Arc<dyn RuntimeDriver> = Arc::new(ProcessDriver::new(s.data_dir.join("process")));
@@ -73,14 +91,13 @@ pub async fn start(client: kube::Client, s: NodeSettings) -> anyhow::Result<Stri
     let mut config = AgentConfig::new(&s.node_name, &s.node_ip, &s.data_dir, driver, process);
     config.log_port = listener.local_addr()?.port();
     let agent = Agent::new(client, config);
-    match s.tls {
-        Some(t) => {
-            let tls = tutti_apiserver::serve::tls_config_require_client(
-                &t.ca_pem,
-                &t.cert_pem,
-                &t.key_pem,
-            )?;
-            let router = tutti_agent::log_router(agent.log_state());
+    match server_tls {
+        Some(tls) => {
+            // Only the control plane reads logs: a worker's certificate is refused here.
+            let router = tutti_apiserver::serve::only_groups(
+                tutti_agent::log_router(agent.log_state()),
+                tutti_apiserver::serve::CONTROL_PLANE_GROUPS,
+            );
             tokio::spawn(tutti_apiserver::serve::serve_tls(listener, tls, router));
         }
         None => tracing::warn!(
