@@ -51,6 +51,22 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// 429: the request may succeed later (an eviction a disruption budget refuses now).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        /// Sent as `details.retryAfterSeconds` and a `Retry-After` header when non-zero.
+        retry_after_seconds: u32,
+        causes: Vec<StatusCause>,
+    },
+}
+
+/// One `details.causes` entry of a `Status` that is not about a field
+/// (`{reason: DisruptionBudget, message: ...}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCause {
+    pub reason: String,
+    pub message: String,
 }
 
 fn join_causes(causes: &[FieldError]) -> String {
@@ -79,6 +95,7 @@ impl ApiError {
             ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -97,6 +114,7 @@ impl ApiError {
             ApiError::Gone { .. } => "Expired",
             ApiError::Unavailable(_) => "ServiceUnavailable",
             ApiError::Internal(_) => "InternalError",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
         }
     }
 
@@ -133,6 +151,22 @@ impl ApiError {
                     .collect();
                 details.insert("causes".into(), Value::Array(causes));
             }
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+                causes,
+                ..
+            } => {
+                if !causes.is_empty() {
+                    let causes: Vec<Value> = causes
+                        .iter()
+                        .map(|c| json!({"reason": c.reason, "message": c.message}))
+                        .collect();
+                    details.insert("causes".into(), Value::Array(causes));
+                }
+                if *retry_after_seconds > 0 {
+                    details.insert("retryAfterSeconds".into(), json!(retry_after_seconds));
+                }
+            }
             _ => {}
         }
         let mut status = json!({
@@ -156,7 +190,17 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Internal(_)) {
             tracing::error!(error = %self, "internal error");
         }
-        (self.code(), axum::Json(self.status())).into_response()
+        let mut resp = (self.code(), axum::Json(self.status())).into_response();
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = self
+            && retry_after_seconds > 0
+        {
+            resp.headers_mut()
+                .insert("Retry-After", retry_after_seconds.into());
+        }
+        resp
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod garbage_collector;
 pub mod job;
 pub mod kinds;
@@ -49,5 +50,6 @@ pub fn spawn_all(client: kube::Client, config: ControllerConfig) {
     daemonset::spawn(client.clone());
     job::spawn(client.clone());
     cronjob::spawn(client.clone());
+    disruption::spawn(client.clone());
     node_lifecycle::spawn(client, config);
 }

@@ -12,7 +12,7 @@ use crate::error::FieldError;
 /// Runs `$body` with `$T` bound to the k8s-openapi type of `$kind`, or evaluates `$other`.
 macro_rules! with_kind_type {
     ($kind:expr, $T:ident => $body:expr, _ => $other:expr) => {{
-        use k8s_openapi::api::{apps, autoscaling, batch, coordination, core};
+        use k8s_openapi::api::{apps, autoscaling, batch, coordination, core, policy};
         match $kind {
             "Namespace" => {
                 type $T = core::v1::Namespace;
@@ -84,6 +84,10 @@ macro_rules! with_kind_type {
             }
             "Scale" => {
                 type $T = autoscaling::v1::Scale;
+                $body
+            }
+            "PodDisruptionBudget" => {
+                type $T = policy::v1::PodDisruptionBudget;
                 $body
             }
             _ => $other,

@@ -47,6 +47,7 @@ pub fn apply_defaults(kind: &str, obj: &mut Value) {
         "Namespace" => default_namespace(root),
         "Endpoints" => default_endpoints(root),
         "Node" => default_node(root),
+        "PodDisruptionBudget" => default_pod_disruption_budget_status(root),
         _ => {}
     }
 }
@@ -328,6 +329,22 @@ fn default_node(root: &mut Map<String, Value>) {
     };
     if let Some(capacity) = status.get("capacity").filter(|c| c.is_object()).cloned() {
         set_default(status, "allocatable", capacity);
+    }
+}
+
+/// A budget's status counts are not optional in `policy/v1`: a status shows them as 0 until
+/// the disruption controller has counted (as `kubectl get pdb -o yaml` shows on a real cluster).
+fn default_pod_disruption_budget_status(root: &mut Map<String, Value>) {
+    let Some(status) = root.get_mut("status").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for field in [
+        "currentHealthy",
+        "desiredHealthy",
+        "disruptionsAllowed",
+        "expectedPods",
+    ] {
+        set_default(status, field, json!(0));
     }
 }
 

@@ -104,6 +104,13 @@ pub static RESOURCES: &[ResourceInfo] = &[
                 version: "v1",
                 verbs: &["get"],
             },
+            Subresource {
+                name: "eviction",
+                kind: "Eviction",
+                group: "policy",
+                version: "v1",
+                verbs: &["create"],
+            },
         ],
     },
     ResourceInfo {
@@ -262,6 +269,18 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[],
     },
+    ResourceInfo {
+        group: "policy",
+        version: "v1",
+        kind: "PodDisruptionBudget",
+        list_kind: "PodDisruptionBudgetList",
+        plural: "poddisruptionbudgets",
+        singular: "poddisruptionbudget",
+        namespaced: true,
+        short_names: &["pdb"],
+        categories: &[],
+        subresources: &[status!("PodDisruptionBudget", "policy", "v1")],
+    },
 ];
 
 impl ResourceInfo {
@@ -416,7 +435,8 @@ mod tests {
             vec![
                 ("apps", "v1"),
                 ("batch", "v1"),
-                ("coordination.k8s.io", "v1")
+                ("coordination.k8s.io", "v1"),
+                ("policy", "v1")
             ]
         );
     }

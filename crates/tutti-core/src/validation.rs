@@ -21,6 +21,7 @@ mod cron;
 mod meta;
 pub(crate) mod path;
 mod pod;
+mod policy;
 mod probe;
 mod service;
 mod update;
@@ -49,6 +50,7 @@ pub const SUPPORTED_KINDS: &[&str] = &[
     "CronJob",
     "Lease",
     "Scale",
+    "PodDisruptionBudget",
 ];
 
 fn typed<T: DeserializeOwned>(
@@ -66,6 +68,7 @@ fn typed<T: DeserializeOwned>(
 pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
     use k8s_openapi::api::{
         apps::v1 as apps_v1, autoscaling, batch::v1 as batch_v1, coordination, core::v1 as core_v1,
+        policy::v1 as policy_v1,
     };
     match kind {
         "Pod" => typed::<core_v1::Pod>(obj, pod::validate_pod),
@@ -90,6 +93,9 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         "Binding" => typed::<core_v1::Binding>(obj, cluster::validate_binding),
         "Lease" => typed::<coordination::v1::Lease>(obj, cluster::validate_lease),
         "Scale" => typed::<autoscaling::v1::Scale>(obj, cluster::validate_scale),
+        "PodDisruptionBudget" => {
+            typed::<policy_v1::PodDisruptionBudget>(obj, policy::validate_pod_disruption_budget)
+        }
         _ => vec![FieldError::not_supported(
             "kind",
             format!("{kind:?}"),

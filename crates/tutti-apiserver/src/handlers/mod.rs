@@ -4,6 +4,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod eviction;
 pub mod get;
 pub mod list;
 pub mod log;
@@ -141,6 +142,7 @@ async fn route(req: Req) -> ApiResult<Response> {
         (&Method::GET, true, Some("log")) => log::log(req).await,
         (&Method::POST, false, None) => create::create(req).await,
         (&Method::POST, true, Some("binding")) => write::binding(req).await,
+        (&Method::POST, true, Some("eviction")) => eviction::evict(req).await,
         (&Method::PUT, true, Some("scale")) => scale::update(req).await,
         (&Method::PUT, true, _) => update::update(req).await,
         (&Method::PATCH, true, Some("scale")) => scale::patch(req).await,

@@ -17,6 +17,7 @@ mod fields;
 mod fixtures;
 mod labels;
 mod pods;
+mod policy;
 mod services;
 mod template;
 mod workloads;
@@ -117,6 +118,7 @@ fn printer(kind: &str) -> Printer {
         "Node" => Printer::new(cluster::NODE_COLUMNS, cluster::node_cells),
         "Lease" => Printer::new(cluster::LEASE_COLUMNS, cluster::lease_cells),
         "Event" => Printer::new(events::COLUMNS, events::cells),
+        "PodDisruptionBudget" => Printer::new(policy::PDB_COLUMNS, policy::pdb_cells),
         _ => Printer::new(DEFAULT_COLUMNS, default_cells),
     }
 }

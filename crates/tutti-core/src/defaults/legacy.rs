@@ -16,6 +16,7 @@ pub fn preferred_api_version(kind: &str) -> Option<&'static str> {
         "Job" | "CronJob" => "batch/v1",
         "Lease" => "coordination.k8s.io/v1",
         "Scale" => "autoscaling/v1",
+        "PodDisruptionBudget" => "policy/v1",
         _ => return None,
     })
 }

@@ -249,3 +249,25 @@ fn secrets_namespaces_endpoints_nodes() {
     let node = defaulted("Node", json!({"status": {"capacity": {"cpu": "2"}}}));
     assert_eq!(node["status"]["allocatable"], json!({"cpu": "2"}));
 }
+
+#[test]
+fn pod_disruption_budget_status_counts_show_as_zero() {
+    let pdb = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web"}, "spec": {"minAvailable": 2},
+        "status": {"disruptionsAllowed": 1}});
+    let d = defaulted("PodDisruptionBudget", pdb);
+    assert_eq!(
+        d["status"],
+        json!({"disruptionsAllowed": 1, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0})
+    );
+    assert_eq!(
+        d["spec"],
+        json!({"minAvailable": 2}),
+        "the spec is left alone"
+    );
+    let bare = defaulted(
+        "PodDisruptionBudget",
+        json!({"kind": "PodDisruptionBudget", "metadata": {"name": "x"}}),
+    );
+    assert!(bare.get("status").is_none(), "no status is invented");
+}

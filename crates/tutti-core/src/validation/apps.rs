@@ -334,7 +334,7 @@ pub(super) fn validate_stateful_set(sts: &StatefulSet, raw: &Value) -> Vec<Field
 }
 
 /// `ValidatePositiveIntOrPercent`.
-fn positive_int_or_percent(v: &IntOrString, path: &Path) -> Vec<FieldError> {
+pub(super) fn positive_int_or_percent(v: &IntOrString, path: &Path) -> Vec<FieldError> {
     match v {
         IntOrString::String(s) => names::is_valid_percent(s)
             .into_iter()
@@ -354,7 +354,7 @@ fn int_or_percent_value(v: &IntOrString) -> i64 {
     }
 }
 
-fn not_more_than_100_percent(v: &IntOrString, path: &Path) -> Option<FieldError> {
+pub(super) fn not_more_than_100_percent(v: &IntOrString, path: &Path) -> Option<FieldError> {
     match v {
         IntOrString::String(s)
             if names::is_valid_percent(s).is_empty() && int_or_percent_value(v) > 100 =>
