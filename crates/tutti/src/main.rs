@@ -6,6 +6,7 @@ mod kubeconfig;
 mod manager;
 mod node;
 mod token;
+mod whoami;
 
 use std::path::PathBuf;
 
@@ -27,7 +28,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a one-machine cluster (manager and, later, an agent) for development.
+    /// Run a one-machine cluster (manager and node agent in one process) for development.
     Dev(manager::DevArgs),
     /// Run a manager: the API server over the Raft store.
     Server(manager::ServerArgs),
@@ -37,6 +38,8 @@ enum Command {
     Join(join::JoinArgs),
     /// Show or rotate a cluster's join tokens (on a manager).
     Token(token::TokenArgs),
+    /// Answer HTTP requests with who served them (pod, IP): for load-balancing tests.
+    Whoami(whoami::WhoamiArgs),
     #[command(flatten)]
     Client(tutti_cli::Command),
 }
@@ -81,6 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Agent(args) => node::run_agent(args, cli.kubeconfig).await,
             Command::Join(args) => join::run_join(args).await,
             Command::Token(args) => token::run(args),
+            Command::Whoami(args) => whoami::run(args).await,
             Command::Client(cmd) => tutti_cli::run(cmd, cli.kubeconfig).await,
         }
     })
