@@ -18,6 +18,7 @@ pub mod job;
 pub mod kinds;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod pod_creation;
 pub mod pods;
 pub mod replicaset;
 

@@ -25,6 +25,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+
+use crate::pod_creation::create_in_batches;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -237,46 +239,9 @@ async fn create_pods(
     nodes: &[String],
     hash: &str,
 ) -> Result<(), kube::Error> {
-    let me = reference(ds);
-    let pp = PostParams::default();
-    let mut rest = nodes;
-    let mut batch = 1;
-    while !rest.is_empty() {
-        let (now, later) = rest.split_at(batch.min(rest.len()));
-        let pods: Vec<(&String, Pod)> = now
-            .iter()
-            .filter_map(|node| Some((node, pod::daemon_pod(ds, node, hash)?)))
-            .collect();
-        let results = futures::future::join_all(pods.iter().map(|(_, p)| api.create(&pp, p))).await;
-        for (result, (node, _)) in results.into_iter().zip(&pods) {
-            match result {
-                Ok(created) => {
-                    let name = created.name_any();
-                    tracing::debug!(pod = %name, node = %node, "created daemon pod");
-                    ctx.recorder
-                        .publish(
-                            &me,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            &format!("Created pod: {name}"),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    ctx.recorder
-                        .publish(
-                            &me,
-                            EventType::Warning,
-                            "FailedCreate",
-                            &format!("Error creating: {e}"),
-                        )
-                        .await;
-                    return Err(e);
-                }
-            }
-        }
-        rest = later;
-        batch *= 2;
-    }
-    Ok(())
+    let pods: Vec<Pod> = nodes
+        .iter()
+        .filter_map(|node| pod::daemon_pod(ds, node, hash))
+        .collect();
+    create_in_batches(api, &ctx.recorder, &reference(ds), pods).await
 }

@@ -27,6 +27,7 @@ use kube::runtime::watcher;
 use tutti_client::{EventType, Recorder, reference};
 use tutti_core::labels::{Selector, SelectorError};
 
+use crate::pod_creation::create_in_batches;
 use crate::pods::{controller_of, controller_ref, pod_from_template};
 use crate::replicaset::backoff::ErrorBackoff;
 
@@ -219,41 +220,5 @@ async fn create_pods(
         .map(|s| s.template.clone())
         .unwrap_or_default();
     let pod = pod_from_template(&template, owner, &job.namespace().unwrap_or_default());
-    let pp = PostParams::default();
-    let mut left = count;
-    let mut batch = 1;
-    while left > 0 {
-        let n = batch.min(left);
-        let results = futures::future::join_all((0..n).map(|_| api.create(&pp, &pod))).await;
-        for result in results {
-            match result {
-                Ok(created) => {
-                    let name = created.name_any();
-                    tracing::debug!(pod = %name, "created pod");
-                    ctx.recorder
-                        .publish(
-                            &reference(job),
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            &format!("Created pod: {name}"),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    ctx.recorder
-                        .publish(
-                            &reference(job),
-                            EventType::Warning,
-                            "FailedCreate",
-                            &format!("Error creating: {e}"),
-                        )
-                        .await;
-                    return Err(e);
-                }
-            }
-        }
-        left -= n;
-        batch *= 2;
-    }
-    Ok(())
+    create_in_batches(api, &ctx.recorder, &reference(job), vec![pod; count]).await
 }

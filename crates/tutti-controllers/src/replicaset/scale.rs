@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use tutti_client::EventType;
 
 use super::claim::is_not_found;
@@ -40,18 +40,7 @@ pub fn diff(active: usize, replicas: i32) -> Diff {
     }
 }
 
-/// Batch sizes for creating `count` pods: 1, 2, 4, ... with the last one cut to fit.
-pub fn slow_start_batches(count: usize) -> Vec<usize> {
-    let mut batches = Vec::new();
-    let (mut left, mut size) = (count, 1usize);
-    while left > 0 {
-        let batch = size.min(left);
-        batches.push(batch);
-        left -= batch;
-        size = size.saturating_mul(2);
-    }
-    batches
-}
+pub use crate::pod_creation::slow_start_batches;
 
 /// Why creating or deleting pods failed, for the ReplicaFailure condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,36 +88,12 @@ async fn create(ctx: &Context, rs: &ReplicaSet, count: usize) -> Result<(), Fail
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let reference = tutti_client::reference(rs);
     let pod = pods::pod_from_template(template, owner, &ns);
-    for batch in slow_start_batches(count) {
-        let pp = PostParams::default();
-        let results = join_all((0..batch).map(|_| api.create(&pp, &pod))).await;
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok(created) => {
-                    let msg = format!("Created pod: {}", created.name_any());
-                    ctx.recorder
-                        .publish(&reference, EventType::Normal, "SuccessfulCreate", &msg)
-                        .await;
-                }
-                Err(e) => {
-                    let msg = format!("Error creating: {e}");
-                    tracing::warn!(replicaset = %rs.name_any(), error = %e, "creating a pod failed");
-                    ctx.recorder
-                        .publish(&reference, EventType::Warning, "FailedCreate", &msg)
-                        .await;
-                    failure.get_or_insert(Failure {
-                        reason: "FailedCreate",
-                        message: msg,
-                    });
-                }
-            }
-        }
-        if let Some(f) = failure {
-            return Err(f);
-        }
-    }
-    Ok(())
+    crate::pod_creation::create_in_batches(&api, &ctx.recorder, &reference, vec![pod; count])
+        .await
+        .map_err(|e| Failure {
+            reason: "FailedCreate",
+            message: format!("Error creating: {e}"),
+        })
 }
 
 /// Delete `doomed` pods concurrently (a pod already gone counts as deleted).

@@ -1,0 +1,64 @@
+//! Creating a controller's pods in slow-start batches (1, 2, 4, ...), as Kubernetes does, so
+//! a broken template costs one failed request rather than hundreds. Every result is recorded
+//! as a `SuccessfulCreate` / `FailedCreate` Event on the owner. Shared by the ReplicaSet,
+//! DaemonSet and Job controllers.
+
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+use tutti_client::{EventType, Recorder};
+
+/// Batch sizes for creating `count` pods: 1, 2, 4, ... with the last one cut to fit.
+pub fn slow_start_batches(count: usize) -> Vec<usize> {
+    let mut batches = Vec::new();
+    let (mut left, mut size) = (count, 1usize);
+    while left > 0 {
+        let batch = size.min(left);
+        batches.push(batch);
+        left -= batch;
+        size = size.saturating_mul(2);
+    }
+    batches
+}
+
+/// Create `pods` batch by batch; a batch's creates run concurrently. After the first batch
+/// with a failure, stop and return its first error.
+pub async fn create_in_batches(
+    api: &Api<Pod>,
+    recorder: &Recorder,
+    owner: &ObjectReference,
+    pods: Vec<Pod>,
+) -> Result<(), kube::Error> {
+    let pp = PostParams::default();
+    let mut rest = pods.as_slice();
+    for batch in slow_start_batches(rest.len()) {
+        let (now, later) = rest.split_at(batch);
+        let results = join_all(now.iter().map(|p| api.create(&pp, p))).await;
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(created) => {
+                    let msg = format!("Created pod: {}", created.name_any());
+                    tracing::debug!(owner = ?owner.name, pod = %created.name_any(), "created pod");
+                    recorder
+                        .publish(owner, EventType::Normal, "SuccessfulCreate", &msg)
+                        .await;
+                }
+                Err(e) => {
+                    tracing::warn!(owner = ?owner.name, error = %e, "creating a pod failed");
+                    let msg = format!("Error creating: {e}");
+                    recorder
+                        .publish(owner, EventType::Warning, "FailedCreate", &msg)
+                        .await;
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        rest = later;
+    }
+    Ok(())
+}
