@@ -42,7 +42,8 @@ cargo build --workspace --all-targets
 cargo build -p tutti
 
 log "unit and integration tests"
-cargo nextest run --workspace --no-fail-fast
+# Panic messages, not backtraces, at the end of a failing test's output: CI keeps the tail.
+RUST_BACKTRACE=0 cargo nextest run --workspace --no-fail-fast
 
 if [ "${1:-}" = "--unit" ]; then exit 0; fi
 

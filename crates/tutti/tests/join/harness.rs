@@ -79,7 +79,13 @@ impl Proc {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "the process is still running");
+            if Instant::now() >= deadline {
+                let so_far: Vec<String> = self.stderr.try_iter().collect();
+                panic!(
+                    "the process is still running after 60 s; it logged:\n{}",
+                    so_far.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         };
         let stderr: Vec<String> = self.stderr.iter().collect();
