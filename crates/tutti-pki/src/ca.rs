@@ -154,6 +154,44 @@ impl ClusterCa {
         &self.cert_pem
     }
 
+    /// The CA's private key (PEM). Only for handing the CA to a manager joining the cluster,
+    /// over mutual TLS with that manager's certificate: every manager can issue certificates.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// Keep a CA received from another manager in `dir`: `ca.crt`, and the key sealed under
+    /// the KEK at `kek` (created if absent). Refuses when `dir` already holds a CA, so a
+    /// manager never swaps the cluster it trusts.
+    pub fn install(
+        dir: &Path,
+        kek: &Path,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<ClusterCa, PkiError> {
+        let cert_path = dir.join("ca.crt");
+        let sealed_path = dir.join("ca.key.enc");
+        // The CA certificate alone may be here already (a node keeps it); the same one is
+        // fine, another one or an installed key is not.
+        let same_cert = cert_path.exists() && files::read(&cert_path)?.trim() == cert_pem.trim();
+        if sealed_path.exists() || (cert_path.exists() && !same_cert) {
+            return Err(PkiError::BadFile {
+                path: cert_path,
+                detail: "a CA is already installed here".into(),
+            });
+        }
+        let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::BadPem {
+            path: dir.join("ca.key.enc"),
+            detail: e.to_string(),
+        })?;
+        seal_key(key_pem, kek, &sealed_path)?;
+        files::write(&cert_path, cert_pem, 0o644)?;
+        Ok(ClusterCa {
+            cert_pem: cert_pem.to_string(),
+            issuer: Issuer::new(ca_params()?, key),
+        })
+    }
+
     /// A serving certificate for the given DNS names and IP addresses.
     pub fn issue_server(
         &self,

@@ -23,7 +23,11 @@ pub(crate) fn write(path: &Path, contents: &str, mode: u32) -> Result<(), PkiErr
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io)?;
     }
-    let tmp = path.with_extension("tmp");
+    // A name of its own per write: two writers (a manager mirroring its tokens and
+    // `tutti token rotate`) must not rename each other's half-written file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)

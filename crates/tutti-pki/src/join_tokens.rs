@@ -92,7 +92,22 @@ impl JoinTokens {
         self.save()
     }
 
-    fn secret(&self, role: Role) -> &str {
+    /// Keep the secrets received from another manager of the cluster in
+    /// `<pki_dir>/tokens.json`, replacing what is there.
+    pub fn install(pki_dir: &Path, worker: &str, manager: &str) -> Result<JoinTokens, PkiError> {
+        let tokens = JoinTokens {
+            path: pki_dir.join(FILE),
+            secrets: Secrets {
+                worker: worker.to_string(),
+                manager: manager.to_string(),
+            },
+        };
+        tokens.save()?;
+        Ok(tokens)
+    }
+
+    /// The current secret of `role` (what a token carries after the CA digest).
+    pub fn secret(&self, role: Role) -> &str {
         match role {
             Role::Worker => &self.secrets.worker,
             Role::Manager => &self.secrets.manager,

@@ -12,7 +12,8 @@
 //!   rm-pod <pod-uid>
 //! ```
 //! The state directory matters only to the process driver; the docker driver keeps its state
-//! in the engine.
+//! in the engine, and sees only the containers of node `$TUTTI_NODE_NAME` (default: the
+//! hostname, like `tutti agent`).
 
 use std::time::Duration;
 
@@ -29,10 +30,18 @@ async fn main() -> anyhow::Result<()> {
         bail!("usage: pod <docker|process> <state-dir> <run|list|logs|exec|stop|rm|rm-pod> ...");
     };
     match driver.as_str() {
-        "docker" => run(&DockerDriver::connect().await?, command, rest).await,
+        "docker" => run(&DockerDriver::connect(&node_name()).await?, command, rest).await,
         "process" => run(&ProcessDriver::new(state.into()), command, rest).await,
         other => bail!("unknown driver {other}"),
     }
+}
+
+/// `$TUTTI_NODE_NAME`, else the hostname.
+fn node_name() -> String {
+    std::env::var("TUTTI_NODE_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        host.trim().to_ascii_lowercase()
+    })
 }
 
 async fn run(d: &impl RuntimeDriver, command: &str, rest: &[String]) -> anyhow::Result<()> {

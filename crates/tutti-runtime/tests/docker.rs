@@ -6,15 +6,21 @@
 
 mod conformance;
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use conformance::{DriverFactory, IDLE, exited, logs, pod, sandbox, shell, start, wait_for_log};
 use tutti_runtime::docker::DockerDriver;
 use tutti_runtime::{
-    ContainerSpec, Mount, PortMapping, PullPolicy, RuntimeDriver, RuntimeError, SandboxSpec,
+    ContainerSpec, ContainerState, Mount, PortMapping, PullPolicy, RuntimeDriver, RuntimeError,
+    SandboxSpec,
 };
 
 const REQUIRED: &str = "Docker is required: run scripts/docker.sh && scripts/images.sh";
+
+/// The node the conformance drivers work for (every restart of one is the same node).
+const NODE: &str = "conformance";
 
 struct Docker;
 
@@ -22,9 +28,7 @@ impl DriverFactory for Docker {
     type D = DockerDriver;
 
     async fn make(&self) -> DockerDriver {
-        DockerDriver::connect()
-            .await
-            .unwrap_or_else(|e| panic!("{REQUIRED} ({e})"))
+        connect(NODE).await
     }
 
     fn image(&self) -> &str {
@@ -33,6 +37,13 @@ impl DriverFactory for Docker {
 }
 
 crate::conformance_suite!(Docker);
+
+/// The driver of node `name` on the local engine.
+async fn connect(name: &str) -> DockerDriver {
+    DockerDriver::connect(name)
+        .await
+        .unwrap_or_else(|e| panic!("{REQUIRED} ({e})"))
+}
 
 /// A one-container pod running `script`; its exit code, reason and logs.
 async fn run_once(
@@ -328,4 +339,151 @@ async fn a_missing_executable_fails_to_start_with_the_engines_reason() {
     d.remove_sandbox(&pod.pod_uid)
         .await
         .expect("remove_sandbox");
+}
+
+/// Two nodes' agents sharing one engine (nodes in network namespaces over one dockerd), both
+/// running the *same* pod: each driver lists only its own node's container and sandbox, and
+/// one node's orphan cleanup — remove everything it lists — leaves the other's running pod,
+/// and a container an older version left without a node label, alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drivers_of_two_nodes_on_one_engine_see_and_remove_only_their_own() {
+    let run = std::process::id();
+    let (a, b) = (
+        connect(&format!("node-a-{run}")).await,
+        connect(&format!("node-b-{run}")).await,
+    );
+    let pod = pod("two-nodes");
+    let legacy = legacy_container(&a, &pod).await;
+
+    let sb_a = sandbox(&a, &pod).await;
+    let sb_b = sandbox(&b, &pod).await;
+    assert_ne!(sb_a.id, sb_b.id, "each node has its own sandbox");
+    let spec = shell(&Docker, &pod, "web", IDLE);
+    let c_a = start(&a, &sb_a, &spec).await;
+    let c_b = start(&b, &sb_b, &spec).await;
+    assert_ne!(c_a.id, c_b.id, "each node has its own container");
+    let ContainerState::Running { started_at } = c_b.state else {
+        panic!("not running: {:?}", c_b.state)
+    };
+
+    for (d, mine, theirs) in [(&a, &c_a.id, &c_b.id), (&b, &c_b.id, &c_a.id)] {
+        let ids: Vec<String> = d
+            .list()
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert!(
+            ids.contains(mine),
+            "{} lists its own container: {ids:?}",
+            d.node_name()
+        );
+        assert!(
+            !ids.contains(theirs),
+            "{} lists the other node's: {ids:?}",
+            d.node_name()
+        );
+        assert!(
+            !ids.contains(&legacy),
+            "{} lists an unlabelled container",
+            d.node_name()
+        );
+    }
+    for (d, mine) in [(&a, &sb_a.id), (&b, &sb_b.id)] {
+        let ids: Vec<String> = d
+            .list_sandboxes()
+            .await
+            .expect("list_sandboxes")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(
+            ids.as_slice(),
+            std::slice::from_ref(mine),
+            "{} lists only its own sandbox",
+            d.node_name()
+        );
+    }
+    // create_sandbox finds this node's sandbox of the pod, not the other node's.
+    assert_eq!(sandbox(&b, &pod).await.id, sb_b.id);
+
+    // Node a's agent restarts and finds the pod gone: it removes everything it lists.
+    for c in a.list().await.expect("list") {
+        a.stop_container(&c.id, Duration::from_secs(1))
+            .await
+            .expect("stop");
+        a.remove_container(&c.id).await.expect("remove_container");
+    }
+    for s in a.list_sandboxes().await.expect("list_sandboxes") {
+        a.remove_sandbox(&s.pod_uid).await.expect("remove_sandbox");
+    }
+    assert!(a.list().await.expect("list").is_empty());
+    assert!(a.list_sandboxes().await.expect("list_sandboxes").is_empty());
+
+    // Node b's pod runs on, untouched.
+    assert_eq!(
+        b.inspect(&c_b.id).await.expect("inspect").state,
+        ContainerState::Running { started_at },
+        "node a's cleanup stopped node b's container"
+    );
+    let sandboxes = b.list_sandboxes().await.expect("list_sandboxes");
+    assert!(
+        sandboxes.iter().any(|s| s.id == sb_b.id && s.running),
+        "node a's cleanup removed node b's sandbox: {sandboxes:?}"
+    );
+    assert!(
+        a.client().inspect_container(&legacy, None).await.is_ok(),
+        "node a's cleanup removed a container no node owns"
+    );
+
+    conformance::cleanup(&b, &pod, &[&c_b.id]).await;
+    a.client()
+        .remove_container(
+            &legacy,
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect("remove the legacy container");
+}
+
+/// A container of `pod` as an older version made it: managed, but with no node label, under
+/// the name it gave (`tutti_<container>_<pod>_<namespace>_<uid8>_<attempt>`). Created, not
+/// started; its id.
+async fn legacy_container(d: &DockerDriver, pod: &SandboxSpec) -> String {
+    let labels = HashMap::from([
+        ("io.tutti.managed".to_string(), "true".to_string()),
+        ("io.tutti.kind".to_string(), "container".to_string()),
+        ("io.tutti.pod-uid".to_string(), pod.pod_uid.clone()),
+        ("io.tutti.container-name".to_string(), "web".to_string()),
+        ("io.tutti.attempt".to_string(), "0".to_string()),
+    ]);
+    let uid8: String = pod.pod_uid.chars().take(8).collect();
+    let name = format!("tutti_web_{}_{}_{uid8}_0", pod.pod_name, pod.namespace);
+    let body = bollard::models::ContainerCreateBody {
+        image: Some("busybox:latest".to_string()),
+        cmd: Some(vec!["true".to_string()]),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptions {
+        name: Some(name),
+        ..Default::default()
+    };
+    d.client()
+        .create_container(Some(options), body)
+        .await
+        .expect(REQUIRED)
+        .id
+}
+
+#[tokio::test]
+async fn a_driver_needs_a_node_name() {
+    match DockerDriver::connect(" ").await {
+        Err(RuntimeError::Other(msg)) => assert!(msg.contains("node"), "{msg}"),
+        other => panic!("expected an error naming the node, got {other:?}"),
+    }
 }

@@ -3,14 +3,18 @@
 //! Fetch the manager's CA and check it against the digest in the token (`bootstrap`), get a
 //! certificate for a key made here, keep it under `<data-dir>/pki` (`credentials`), then run
 //! the node agent with that identity — as the API client and as the log endpoint's serving
-//! certificate — and renew it before it expires (`renew`). A later `tutti join` with the same
-//! data directory reuses a still-valid certificate and needs no token.
+//! certificate — and renew it before it expires (`renew`). The agent talks to whichever
+//! manager is healthy, failing over between all the cluster's managers (`managers`). A later
+//! `tutti join` with the same data directory reuses a still-valid certificate and needs no
+//! token.
 //!
-//! `--manager` joins as a manager: the certificate is issued with the manager role, but
-//! joining the store's Raft group is not wired yet, so the command stops there.
+//! `--manager` joins as a manager (`manager`): the certificate is issued with the manager
+//! role, then this machine runs a manager that the cluster adds to its Raft group.
 
 mod bootstrap;
 mod credentials;
+pub(crate) mod manager;
+mod managers;
 mod renew;
 
 use std::net::{IpAddr, SocketAddr};
@@ -20,7 +24,8 @@ use anyhow::{Context, bail};
 use tutti_pki::{CertifiedKey, JoinRequest, JoinToken, NodeCsr, NodeIdentity, Role};
 
 use crate::node::{NodeSettings, Runtime};
-use credentials::{NodeCredentials, SwappableClient};
+use credentials::NodeCredentials;
+use managers::Managers;
 
 #[derive(clap::Args)]
 pub struct JoinArgs {
@@ -47,6 +52,13 @@ pub struct JoinArgs {
     /// Port of the agent's log endpoint (0: any free port).
     #[arg(long, default_value_t = 10250)]
     log_port: u16,
+    /// With --manager: the address this manager's API server listens on [default:
+    /// <node-ip>:6443]. Its peers and clients reach it at <node-ip> and this port.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// With --manager: lifetime of the certificates this manager issues to nodes.
+    #[arg(long, default_value = "90d")]
+    cert_lifetime: tutti_pki::Lifetime,
 }
 
 fn server_url(addr: &str) -> anyhow::Result<String> {
@@ -84,13 +96,9 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         }
     };
     if role == Role::Manager {
-        bail!(
-            "manager certificate for {name} is in {}, but joining as a manager is not available \
-             yet: this node cannot join the store's Raft group until its network transport lands",
-            pki.display()
-        );
+        return manager::run(&args, &server, &creds, &name).await;
     }
-    let client = SwappableClient::new(creds.client(&server).await?);
+    let managers = Managers::start(&args.data_dir, &server, creds.clone()).await?;
     let serving =
         tutti_apiserver::serve::ReloadableCert::new(&creds.cert.cert_pem, &creds.cert.key_pem)?;
     let server_tls = tutti_apiserver::serve::tls_config_require_client_reloadable(
@@ -106,15 +114,18 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         tls: None,
     };
     let described =
-        crate::node::start_with_server_tls(client.client(), settings, Some(server_tls)).await?;
-    println!("tutti: node {name} joined {server}; runtime {described}");
+        crate::node::start_with_server_tls(managers.client(), settings, Some(server_tls)).await?;
+    println!(
+        "tutti: node {name} joined {}; runtime {described}",
+        managers.current()
+    );
+    managers.spawn();
     let renewer = renew::Renewer {
         node,
-        server,
+        managers,
         pki,
         ips,
         credentials: creds,
-        client,
         serving,
     };
     tokio::spawn(renewer.run());

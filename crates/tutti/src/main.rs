@@ -5,6 +5,7 @@ mod join;
 mod kubeconfig;
 mod manager;
 mod node;
+mod nodes;
 mod token;
 mod whoami;
 
@@ -36,6 +37,8 @@ enum Command {
     Agent(node::AgentArgs),
     /// Join this machine to a cluster as a node, with a join token.
     Join(join::JoinArgs),
+    /// List the cluster's managers and workers; promote, demote or remove managers.
+    Node(nodes::NodeArgs),
     /// Show or rotate a cluster's join tokens (on a manager).
     Token(token::TokenArgs),
     /// Answer HTTP requests with who served them (pod, IP): for load-balancing tests.
@@ -51,7 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Client(_) => "error,kube_client=off",
         // Fetching the CA is unverified on purpose (its digest is checked against the token).
         Command::Join(_) => "info,openraft=warn,kube_client::client::tls=error",
-        Command::Token(_) => "warn",
+        Command::Token(_) | Command::Node(_) => "warn",
         _ => "info,openraft=warn",
     };
     tracing_subscriber::fmt()
@@ -83,7 +86,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Server(args) => manager::run_server(args).await,
             Command::Agent(args) => node::run_agent(args, cli.kubeconfig).await,
             Command::Join(args) => join::run_join(args).await,
-            Command::Token(args) => token::run(args),
+            Command::Token(args) => token::run(args).await,
+            Command::Node(args) => nodes::run(args, cli.kubeconfig).await,
             Command::Whoami(args) => whoami::run(args).await,
             Command::Client(cmd) => tutti_cli::run(cmd, cli.kubeconfig).await,
         }

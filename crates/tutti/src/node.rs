@@ -20,19 +20,23 @@ pub enum Runtime {
     Process,
 }
 
-/// The default driver and a sentence saying which one it is and why.
+/// The default driver of node `node_name` and a sentence saying which one it is and why.
+/// The docker driver sees only this node's containers, so nodes may share one engine.
 pub async fn choose_driver(
     choice: Runtime,
+    node_name: &str,
     process: Arc<dyn RuntimeDriver>,
 ) -> anyhow::Result<(Arc<dyn RuntimeDriver>, String)> {
     match choice {
         Runtime::Process => Ok((process, "process (as asked with --runtime process)".into())),
         Runtime::Docker => {
-            let d = DockerDriver::connect().await.context("--runtime docker")?;
+            let d = DockerDriver::connect(node_name)
+                .await
+                .context("--runtime docker")?;
             let v = d.version().await.unwrap_or_default();
             Ok((Arc::new(d), format!("docker ({v})")))
         }
-        Runtime::Auto => match DockerDriver::connect().await {
+        Runtime::Auto => match DockerDriver::connect(node_name).await {
             Ok(d) => {
                 let v = d.version().await.unwrap_or_default();
                 Ok((Arc::new(d), format!("docker ({v})")))
@@ -84,7 +88,7 @@ pub async fn start_with_server_tls(
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating {}", s.data_dir.display()))?;
     let process: Arc<dyn RuntimeDriver> = Arc::new(ProcessDriver::new(s.data_dir.join("process")));
-    let (driver, described) = choose_driver(s.runtime, process.clone()).await?;
+    let (driver, described) = choose_driver(s.runtime, &s.node_name, process.clone()).await?;
     let listener = tokio::net::TcpListener::bind(s.log_listen)
         .await
         .with_context(|| format!("listening on {} for the agent's log endpoint", s.log_listen))?;

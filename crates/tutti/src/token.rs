@@ -1,6 +1,6 @@
 //! `tutti token show|rotate worker|manager`: the join tokens of the cluster whose manager
-//! keeps its state in `--data-dir`. Works on the files directly; a running manager reads
-//! `tokens.json` on every join, so a rotation takes effect at once.
+//! keeps its state in `--data-dir`. `show` reads the manager's files; `rotate` changes the
+//! token for the whole cluster through the API (see `manager::tokens`), then the files.
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ struct Which {
     data_dir: PathBuf,
 }
 
-pub fn run(args: TokenArgs) -> anyhow::Result<()> {
+pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
     match args.action {
         Action::Show(w) => {
             let pki = w.data_dir.join("pki");
@@ -38,8 +38,14 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         }
         Action::Rotate(w) => {
             let pki = w.data_dir.join("pki");
-            let mut tokens = JoinTokens::load(&pki)?;
-            tokens.rotate(w.role)?;
+            let kubeconfig = w.data_dir.join("kubeconfig.yaml");
+            let client = tutti_cli::config::connect(Some(kubeconfig))
+                .await
+                .context("rotating needs the manager's admin kubeconfig in its data directory")?
+                .client;
+            crate::manager::tokens::rotate(&client, &pki, w.role)
+                .await
+                .context("the cluster did not take the new token (is a manager running?)")?;
             println!("{}", current(&pki, w.role)?);
             eprintln!(
                 "tutti: the previous {} token no longer works; nodes that already joined are not affected",

@@ -124,6 +124,8 @@ pub fn decide(node: &str, verb: Verb, target: &Target, params: &Params) -> Decis
         {
             Decision::Allow
         }
+        // Services and their endpoints, read-only: what a node routes to, and the managers'
+        // addresses (Endpoints `default/kubernetes`) its agent fails over between.
         ("", "services" | "endpoints") | ("discovery.k8s.io", "endpointslices")
             if matches!(verb, Verb::Get | Verb::List | Verb::Watch) =>
         {

@@ -97,6 +97,10 @@ pub async fn list_objects(
     };
     let prefix = info.namespace_prefix(ns);
     let (mut revision, mut start_after) = (0, String::new());
+    // resourceVersion=0 without a continue token: any version will do (Kubernetes serves it
+    // from its cache); we answer from this manager's replica, even without a quorum.
+    let stale = params.get("resourceVersion") == Some("0")
+        && params.get("continue").is_none_or(str::is_empty);
     if let Some(token) = params.get("continue").filter(|t| !t.is_empty()) {
         let (rv, start) = decode_continue(token)?;
         (revision, start_after) = (rv, start);
@@ -123,7 +127,12 @@ pub async fn list_objects(
             limit: want,
             start_after: start_after.clone(),
         };
-        let resp = match api.store.range(req).await {
+        let read = if stale {
+            api.store.range_stale(req).await
+        } else {
+            api.store.range(req).await
+        };
+        let resp = match read {
             Err(tutti_store::StoreError::Compacted { .. }) if params.get("continue").is_some() => {
                 return Err(ApiError::Gone {
                     requested: revision,

@@ -152,3 +152,25 @@ fn verify_server(ca_pem: &str, leaf_pem: &str) -> bool {
         .verify_server_cert(&leaf, &[], &name, &[], rustls::pki_types::UnixTime::now())
         .is_ok()
 }
+
+#[test]
+fn an_installed_ca_signs_like_the_original_and_is_never_replaced() {
+    let first = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::load_or_create(first.path()).unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let kek = second.path().join("own-kek");
+    let copy = ClusterCa::install(second.path(), &kek, ca.cert_pem(), &ca.key_pem()).unwrap();
+    assert_eq!(copy.cert_pem(), ca.cert_pem());
+    assert!(!second.path().join("ca.key").exists(), "the key is sealed");
+    let reloaded = ClusterCa::load_or_create_with_kek(second.path(), &kek).unwrap();
+    assert_eq!(reloaded.key_pem(), ca.key_pem());
+    // What the copy issues chains to the original CA.
+    let issued = copy
+        .issue_client("admin", &["system:masters"], Lifetime::default())
+        .unwrap();
+    assert!(verify_client(ca.cert_pem(), &issued.cert_pem));
+    let err = ClusterCa::install(second.path(), &kek, ca.cert_pem(), &ca.key_pem())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("already installed"), "{err}");
+}

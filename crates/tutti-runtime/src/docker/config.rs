@@ -13,9 +13,10 @@ use crate::{ContainerSpec, RuntimeError};
 /// The CFS period Kubernetes uses; quota = millicores × 100 µs.
 const CPU_PERIOD_MICROS: i64 = 100_000;
 
-/// The create body for `spec`, joined to the sandbox container `sandbox_id`.
+/// The create body for `spec` on `node`, joined to the sandbox container `sandbox_id`.
 pub(crate) fn container_body(
     spec: &ContainerSpec,
+    node: &str,
     sandbox_id: &str,
     image_user: Option<&str>,
 ) -> Result<ContainerCreateBody, RuntimeError> {
@@ -39,7 +40,7 @@ pub(crate) fn container_body(
         cmd: non_empty(&spec.args),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         working_dir: spec.working_dir.clone().filter(|d| !d.is_empty()),
-        labels: Some(labels::for_container(spec)),
+        labels: Some(labels::for_container(spec, node)),
         tty: Some(spec.tty),
         open_stdin: Some(spec.stdin),
         attach_stdin: Some(false),
@@ -125,7 +126,7 @@ mod tests {
             working_dir: Some("/tmp".into()),
             ..Default::default()
         };
-        let body = container_body(&spec, "sbx", None)?;
+        let body = container_body(&spec, "node-a", "sbx", None)?;
         assert_eq!(
             body.entrypoint,
             Some(vec!["sh".to_string(), "-c".to_string()])
@@ -133,6 +134,11 @@ mod tests {
         assert_eq!(body.cmd, Some(vec!["echo hi".to_string()]));
         assert_eq!(body.env, Some(vec!["A=1".to_string(), "B=x=y".to_string()]));
         assert_eq!(body.working_dir.as_deref(), Some("/tmp"));
+        let labels = body.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels.get("io.tutti.node").map(String::as_str),
+            Some("node-a")
+        );
         let host = body.host_config.unwrap_or_default();
         assert_eq!(host.network_mode.as_deref(), Some("container:sbx"));
         assert_eq!(host.ipc_mode.as_deref(), Some("container:sbx"));
@@ -142,7 +148,7 @@ mod tests {
 
     #[test]
     fn image_defaults_stay_when_command_and_args_are_empty() -> Result<(), RuntimeError> {
-        let body = container_body(&ContainerSpec::default(), "s", None)?;
+        let body = container_body(&ContainerSpec::default(), "node-a", "s", None)?;
         assert_eq!(body.entrypoint, None);
         assert_eq!(body.cmd, None);
         assert_eq!(body.working_dir, None);
@@ -162,7 +168,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let host = container_body(&spec, "s", None)?
+        let host = container_body(&spec, "node-a", "s", None)?
             .host_config
             .unwrap_or_default();
         assert_eq!(host.cpu_period, Some(100_000));

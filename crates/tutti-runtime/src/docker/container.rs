@@ -11,8 +11,8 @@ use bollard::query_parameters::{
 use tracing::{debug, info, warn};
 
 use super::labels::{self, Kind};
-use super::{config, engine_error, image, is_not_found, state};
-use crate::{ContainerInfo, ContainerSpec, ContainerState, RuntimeError, SandboxInfo, naming};
+use super::{config, engine_error, image, is_not_found, names, state};
+use crate::{ContainerInfo, ContainerSpec, ContainerState, RuntimeError, SandboxInfo};
 
 /// Extra time the engine gets, beyond the grace period, to answer a stop.
 const STOP_SLACK: Duration = Duration::from_secs(30);
@@ -21,6 +21,7 @@ const STOP_SLACK: Duration = Duration::from_secs(30);
 /// returns it (started if it was only created), so a retried call does not fail.
 pub(crate) async fn start(
     docker: &Docker,
+    node: &str,
     sandbox: &SandboxInfo,
     spec: &ContainerSpec,
 ) -> Result<ContainerInfo, RuntimeError> {
@@ -30,7 +31,8 @@ pub(crate) async fn start(
             spec.name
         )));
     }
-    let name = naming::container_name(
+    let name = names::container(
+        node,
         &spec.name,
         &spec.pod_name,
         &spec.namespace,
@@ -38,7 +40,7 @@ pub(crate) async fn start(
         spec.attempt,
     );
     let image_user = image::configured_user(docker, &spec.image).await?;
-    let body = config::container_body(spec, &sandbox.id, image_user.as_deref())?;
+    let body = config::container_body(spec, node, &sandbox.id, image_user.as_deref())?;
     let options = CreateContainerOptions {
         name: Some(name.clone()),
         ..Default::default()
@@ -126,11 +128,11 @@ pub(crate) async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInfo, 
     Ok(state::container_info(&found))
 }
 
-/// Every managed container (not sandboxes), running or exited.
-pub(crate) async fn list(docker: &Docker) -> Result<Vec<ContainerInfo>, RuntimeError> {
+/// Every managed container of `node` (not sandboxes), running or exited.
+pub(crate) async fn list(docker: &Docker, node: &str) -> Result<Vec<ContainerInfo>, RuntimeError> {
     let options = ListContainersOptions {
         all: true,
-        filters: Some(labels::filter(Kind::Container, None)),
+        filters: Some(labels::filter(node, Kind::Container, None)),
         ..Default::default()
     };
     let summaries = docker

@@ -1,12 +1,21 @@
-//! The `io.tutti.*` labels on every docker container the driver creates: who it belongs
-//! to (pod uid, name, namespace), which container and restart attempt it is, and whether it
-//! is a sandbox. `list` filters on `io.tutti.managed=true`, so it never sees others' work.
+//! The `io.tutti.*` labels on every docker container the driver creates: which node's
+//! agent made it, who it belongs to (pod uid, name, namespace), which container and restart
+//! attempt it is, and whether it is a sandbox. Every list filters on `io.tutti.managed=true`
+//! *and* `io.tutti.node=<this node>`, so an agent never sees others' work — not even that of
+//! another tutti node sharing the same Docker Engine.
+//!
+//! Containers made by older versions carry no `io.tutti.node` label: they match no node's
+//! filter, so they belong to nobody: no agent adopts, stops or removes them, and whoever
+//! upgrades removes them by hand (`docker ps -a --filter label=io.tutti.managed=true` shows
+//! them, beside every node's current ones).
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::{ContainerSpec, SandboxSpec};
 
 pub(crate) const MANAGED: &str = "io.tutti.managed";
+/// The name of the node whose agent created the container: the driver's scope.
+pub(crate) const NODE: &str = "io.tutti.node";
 pub(crate) const KIND: &str = "io.tutti.kind";
 pub(crate) const POD_UID: &str = "io.tutti.pod-uid";
 pub(crate) const POD_NAME: &str = "io.tutti.pod-name";
@@ -33,7 +42,7 @@ impl Kind {
 /// The caller's extra labels, then ours (ours win: re-adoption depends on them).
 fn with_extra(
     extra: &BTreeMap<String, String>,
-    ours: [(&str, String); 5],
+    ours: [(&str, String); 6],
 ) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> =
         extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -44,10 +53,12 @@ fn with_extra(
     labels
 }
 
-pub(crate) fn for_sandbox(spec: &SandboxSpec) -> HashMap<String, String> {
+/// The labels of `spec`'s sandbox, created by the agent of `node`.
+pub(crate) fn for_sandbox(spec: &SandboxSpec, node: &str) -> HashMap<String, String> {
     with_extra(
         &spec.labels,
         [
+            (NODE, node.to_string()),
             (KIND, Kind::Sandbox.as_str().to_string()),
             (POD_UID, spec.pod_uid.clone()),
             (POD_NAME, spec.pod_name.clone()),
@@ -57,10 +68,12 @@ pub(crate) fn for_sandbox(spec: &SandboxSpec) -> HashMap<String, String> {
     )
 }
 
-pub(crate) fn for_container(spec: &ContainerSpec) -> HashMap<String, String> {
+/// The labels of `spec`'s container, created by the agent of `node`.
+pub(crate) fn for_container(spec: &ContainerSpec, node: &str) -> HashMap<String, String> {
     let mut labels = with_extra(
         &spec.labels,
         [
+            (NODE, node.to_string()),
             (KIND, Kind::Container.as_str().to_string()),
             (POD_UID, spec.pod_uid.clone()),
             (POD_NAME, spec.pod_name.clone()),
@@ -72,10 +85,16 @@ pub(crate) fn for_container(spec: &ContainerSpec) -> HashMap<String, String> {
     labels
 }
 
-/// A `filters` query selecting managed containers of one kind (and optionally one pod).
-pub(crate) fn filter(kind: Kind, pod_uid: Option<&str>) -> HashMap<String, Vec<String>> {
+/// A `filters` query selecting the managed containers of one node and kind (and optionally
+/// one pod). Containers without a node label (made by older versions) never match.
+pub(crate) fn filter(
+    node: &str,
+    kind: Kind,
+    pod_uid: Option<&str>,
+) -> HashMap<String, Vec<String>> {
     let mut label = vec![
         format!("{MANAGED}=true"),
+        format!("{NODE}={node}"),
         format!("{KIND}={}", kind.as_str()),
     ];
     if let Some(uid) = pod_uid {
@@ -113,13 +132,15 @@ mod tests {
             attempt: 3,
             labels: BTreeMap::from([
                 (POD_UID.to_string(), "forged".to_string()),
+                (NODE.to_string(), "other-node".to_string()),
                 ("app".to_string(), "web".to_string()),
             ]),
             ..Default::default()
         };
-        let labels = for_container(&spec);
+        let labels = for_container(&spec, "node-a");
         assert_eq!(labels["app"], "web");
         assert_eq!(labels[MANAGED], "true");
+        assert_eq!(labels[NODE], "node-a");
         assert_eq!(labels[KIND], "container");
         assert_eq!(
             identity(Some(&labels)),
@@ -132,15 +153,36 @@ mod tests {
     }
 
     #[test]
-    fn filter_selects_managed_kind_and_pod() {
-        let f = filter(Kind::Sandbox, Some("u"));
+    fn filter_selects_managed_node_kind_and_pod() {
+        let f = filter("node-a", Kind::Sandbox, Some("u"));
         assert_eq!(
             f["label"],
             vec![
                 "io.tutti.managed=true".to_string(),
+                "io.tutti.node=node-a".to_string(),
                 "io.tutti.kind=sandbox".to_string(),
                 "io.tutti.pod-uid=u".to_string()
             ]
         );
+        let all = filter("node-b", Kind::Container, None);
+        assert_eq!(
+            all["label"],
+            vec![
+                "io.tutti.managed=true".to_string(),
+                "io.tutti.node=node-b".to_string(),
+                "io.tutti.kind=container".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn sandboxes_carry_their_node() {
+        let spec = SandboxSpec {
+            pod_uid: "uid-1".into(),
+            ..Default::default()
+        };
+        let labels = for_sandbox(&spec, "node-b");
+        assert_eq!(labels[NODE], "node-b");
+        assert_eq!(labels[KIND], "sandbox");
     }
 }

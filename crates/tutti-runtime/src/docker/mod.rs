@@ -4,6 +4,10 @@
 //! pod's network and IPC namespaces, with each of the pod's containers joined to them
 //! (`network_mode: container:<sandbox>`). Everything the driver creates carries
 //! `io.tutti.*` labels (`labels.rs`) so a restarted agent finds and re-adopts it.
+//!
+//! A driver is scoped to one node: what it creates is labelled and named with the node
+//! (`labels.rs`, `names.rs`), and it lists only that node's containers, so several agents
+//! can share one engine (test machines run nodes in network namespaces over one dockerd).
 
 mod config;
 mod container;
@@ -11,6 +15,7 @@ mod exec;
 mod image;
 mod labels;
 mod logs;
+mod names;
 mod sandbox;
 mod security;
 mod state;
@@ -32,17 +37,30 @@ pub use image::PAUSE_IMAGE;
 /// How long `connect` waits for the engine to answer before the agent falls back.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The Docker Engine driver. Cheap to clone (the client is shared).
+/// The Docker Engine driver of one node. Cheap to clone (the client is shared).
+///
+/// It sees only containers labelled with its node: containers of other nodes on the same
+/// engine, and those an older version created without a node label, belong to someone else
+/// and are never listed, adopted or cleaned up by it.
 #[derive(Clone, Debug)]
 pub struct DockerDriver {
     docker: Docker,
+    node: String,
 }
 
 impl DockerDriver {
-    /// Connect to the local engine (`DOCKER_HOST`, else `/var/run/docker.sock`), agree on an
-    /// API version and ping it, all within a few seconds. `Unavailable` when nothing answers,
-    /// so the agent can fall back to the process driver.
-    pub async fn connect() -> Result<DockerDriver, RuntimeError> {
+    /// Connect to the local engine (`DOCKER_HOST`, else `/var/run/docker.sock`) for the agent
+    /// of node `node_name`, agree on an API version and ping it, all within a few seconds.
+    /// `Unavailable` when nothing answers, so the agent can fall back to the process driver;
+    /// `Other` for an empty node name (it would scope the driver to nothing).
+    pub async fn connect(node_name: &str) -> Result<DockerDriver, RuntimeError> {
+        if node_name.trim().is_empty() {
+            return Err(RuntimeError::Other(
+                "the docker driver needs a node name (to tell its containers from other nodes' \
+                 on a shared engine); got an empty one"
+                    .to_string(),
+            ));
+        }
         let docker = Docker::connect_with_local_defaults().map_err(|e| {
             RuntimeError::Unavailable(format!("cannot reach the Docker Engine: {e}"))
         })?;
@@ -65,8 +83,16 @@ impl DockerDriver {
                 )));
             }
         };
-        info!(api_version = %docker.client_version(), "connected to the Docker Engine");
-        Ok(DockerDriver { docker })
+        info!(api_version = %docker.client_version(), node = %node_name, "connected to the Docker Engine");
+        Ok(DockerDriver {
+            docker,
+            node: node_name.to_string(),
+        })
+    }
+
+    /// The node this driver works for: the `io.tutti.node` label of everything it creates.
+    pub fn node_name(&self) -> &str {
+        &self.node
     }
 
     /// The bollard client, for callers that need more than the seam offers (tests, tools).
@@ -146,11 +172,11 @@ impl RuntimeDriver for DockerDriver {
     }
 
     async fn create_sandbox(&self, spec: &SandboxSpec) -> Result<SandboxInfo, RuntimeError> {
-        sandbox::create(&self.docker, spec).await
+        sandbox::create(&self.docker, &self.node, spec).await
     }
 
     async fn remove_sandbox(&self, pod_uid: &str) -> Result<(), RuntimeError> {
-        sandbox::remove(&self.docker, pod_uid).await
+        sandbox::remove(&self.docker, &self.node, pod_uid).await
     }
 
     async fn start_container(
@@ -158,7 +184,7 @@ impl RuntimeDriver for DockerDriver {
         sandbox: &SandboxInfo,
         spec: &ContainerSpec,
     ) -> Result<ContainerInfo, RuntimeError> {
-        container::start(&self.docker, sandbox, spec).await
+        container::start(&self.docker, &self.node, sandbox, spec).await
     }
 
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
@@ -174,11 +200,11 @@ impl RuntimeDriver for DockerDriver {
     }
 
     async fn list(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
-        container::list(&self.docker).await
+        container::list(&self.docker, &self.node).await
     }
 
     async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>, RuntimeError> {
-        sandbox::list(&self.docker).await
+        sandbox::list(&self.docker, &self.node).await
     }
 
     async fn exec(

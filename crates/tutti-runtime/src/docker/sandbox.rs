@@ -15,8 +15,8 @@ use tracing::{debug, info};
 
 use super::image::{PAUSE_IMAGE, ensure_pause};
 use super::labels::{self, Kind};
-use super::{engine_error, is_not_found, state};
-use crate::{RuntimeError, SandboxInfo, SandboxSpec, naming};
+use super::{engine_error, is_not_found, names, state};
+use crate::{RuntimeError, SandboxInfo, SandboxSpec};
 
 /// The default network when `SandboxSpec.network` is unset: Docker's own bridge.
 const DEFAULT_NETWORK: &str = "bridge";
@@ -26,9 +26,10 @@ const DEFAULT_NETWORK: &str = "bridge";
 /// the pod's containers, since they were joined to the old one).
 pub(crate) async fn create(
     docker: &Docker,
+    node: &str,
     spec: &SandboxSpec,
 ) -> Result<SandboxInfo, RuntimeError> {
-    for found in find(docker, &spec.pod_uid).await? {
+    for found in find(docker, node, &spec.pod_uid).await? {
         if state::is_running(&found) {
             debug!(pod_uid = %spec.pod_uid, "sandbox already running");
             return Ok(info(&found, &spec.pod_uid));
@@ -38,13 +39,13 @@ pub(crate) async fn create(
         remove_one(docker, &id).await?;
     }
     ensure_pause(docker).await?;
-    let name = naming::sandbox_name(&spec.pod_name, &spec.namespace, &spec.pod_uid);
+    let name = names::sandbox(node, &spec.pod_name, &spec.namespace, &spec.pod_uid);
     let options = CreateContainerOptions {
         name: Some(name.clone()),
         ..Default::default()
     };
     let created = docker
-        .create_container(Some(options), body(spec))
+        .create_container(Some(options), body(spec, node))
         .await
         .map_err(|e| start_failed(&name, e))?;
     if let Err(e) = docker.start_container(&created.id, None).await {
@@ -60,16 +61,17 @@ pub(crate) async fn create(
     Ok(sandbox)
 }
 
-/// Remove every sandbox of the pod (normally one). Idempotent.
-pub(crate) async fn remove(docker: &Docker, pod_uid: &str) -> Result<(), RuntimeError> {
-    for found in find(docker, pod_uid).await? {
+/// Remove every sandbox of the pod on `node` (normally one). Idempotent.
+pub(crate) async fn remove(docker: &Docker, node: &str, pod_uid: &str) -> Result<(), RuntimeError> {
+    for found in find(docker, node, pod_uid).await? {
         remove_one(docker, found.id.as_deref().unwrap_or_default()).await?;
     }
     Ok(())
 }
 
-pub(crate) async fn list(docker: &Docker) -> Result<Vec<SandboxInfo>, RuntimeError> {
-    let all = inspect_all(docker, None).await?;
+/// Every sandbox of `node`, running or not.
+pub(crate) async fn list(docker: &Docker, node: &str) -> Result<Vec<SandboxInfo>, RuntimeError> {
+    let all = inspect_all(docker, node, None).await?;
     Ok(all
         .iter()
         .map(|found| {
@@ -82,18 +84,20 @@ pub(crate) async fn list(docker: &Docker) -> Result<Vec<SandboxInfo>, RuntimeErr
 
 async fn find(
     docker: &Docker,
+    node: &str,
     pod_uid: &str,
 ) -> Result<Vec<ContainerInspectResponse>, RuntimeError> {
-    inspect_all(docker, Some(pod_uid)).await
+    inspect_all(docker, node, Some(pod_uid)).await
 }
 
 async fn inspect_all(
     docker: &Docker,
+    node: &str,
     pod_uid: Option<&str>,
 ) -> Result<Vec<ContainerInspectResponse>, RuntimeError> {
     let options = ListContainersOptions {
         all: true,
-        filters: Some(labels::filter(Kind::Sandbox, pod_uid)),
+        filters: Some(labels::filter(node, Kind::Sandbox, pod_uid)),
         ..Default::default()
     };
     let summaries = docker
@@ -155,7 +159,7 @@ fn info(found: &ContainerInspectResponse, pod_uid: &str) -> SandboxInfo {
     }
 }
 
-fn body(spec: &SandboxSpec) -> ContainerCreateBody {
+fn body(spec: &SandboxSpec, node: &str) -> ContainerCreateBody {
     let network = if spec.host_network {
         "host".to_string()
     } else {
@@ -200,7 +204,7 @@ fn body(spec: &SandboxSpec) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(PAUSE_IMAGE.to_string()),
         hostname: (!spec.host_network && !spec.hostname.is_empty()).then(|| spec.hostname.clone()),
-        labels: Some(labels::for_sandbox(spec)),
+        labels: Some(labels::for_sandbox(spec, node)),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host),
         ..Default::default()
@@ -227,7 +231,7 @@ mod tests {
             dns_search: vec!["default.svc.cluster.local".into()],
             ..Default::default()
         };
-        let body = body(&spec);
+        let body = body(&spec, "node-a");
         assert_eq!(body.hostname.as_deref(), Some("web-0"));
         assert_eq!(body.exposed_ports, Some(vec!["80/tcp".to_string()]));
         let host = body.host_config.unwrap_or_default();
@@ -250,7 +254,7 @@ mod tests {
             hostname: "ignored".into(),
             ..Default::default()
         };
-        let body = body(&spec);
+        let body = body(&spec, "node-a");
         assert_eq!(body.hostname, None);
         assert_eq!(
             body.host_config.and_then(|h| h.network_mode).as_deref(),

@@ -1,8 +1,8 @@
 //! Renewing a joined node's certificate before it expires: at a random point in the last
-//! third of its validity (the jitter is logged), a new key and CSR are sent to the manager
-//! over the current mutual-TLS identity; the answer is saved, the API client's transport is
-//! swapped and the agent's serving certificate replaced. Running containers are untouched:
-//! only connections are.
+//! third of its validity (the jitter is logged), a new key and CSR are sent to the manager in
+//! use over the current mutual-TLS identity; the answer is saved, the API client's transport
+//! to that manager is swapped and the agent's serving certificate replaced. Running
+//! containers are untouched: only connections are.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,16 +11,17 @@ use tutti_apiserver::serve::ReloadableCert;
 use tutti_pki::{CertifiedKey, NodeCsr, NodeIdentity, RenewRequest};
 
 use super::bootstrap;
-use super::credentials::{NodeCredentials, SwappableClient};
+use super::credentials::NodeCredentials;
+use super::managers::Managers;
 
 /// Everything renewal touches.
 pub struct Renewer {
     pub node: NodeIdentity,
-    pub server: String,
+    /// The managers: renewal asks the one in use and reconnects to it.
+    pub managers: Managers,
     pub pki: std::path::PathBuf,
     pub ips: Vec<std::net::IpAddr>,
     pub credentials: NodeCredentials,
-    pub client: SwappableClient,
     pub serving: Arc<ReloadableCert>,
 }
 
@@ -72,7 +73,8 @@ impl Renewer {
             csr: csr.csr_pem,
             ips: self.ips.clone(),
         };
-        let issued = bootstrap::renew(&self.client.client(), &self.server, &req).await?;
+        let server = self.managers.current();
+        let issued = bootstrap::renew(&self.managers.client(), &server, &req).await?;
         let fresh = NodeCredentials {
             ca_pem: self.credentials.ca_pem.clone(),
             cert: CertifiedKey {
@@ -90,17 +92,16 @@ impl Renewer {
         }
         // New connections first, then disk: a crash in between re-joins or reuses the old
         // (still valid) pair on disk.
-        let inner = fresh.client(&self.server).await?;
+        let server = self.managers.renewed(&fresh).await?;
         self.serving
             .replace(&fresh.cert.cert_pem, &fresh.cert.key_pem)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        self.client.swap(inner);
         fresh.save(&self.pki)?;
         let valid_for = info
             .not_after
             .duration_since(SystemTime::now())
             .unwrap_or_default();
-        tracing::info!(node = %self.node.name, valid_for_s = valid_for.as_secs(), "node certificate renewed");
+        tracing::info!(node = %self.node.name, manager = %server, valid_for_s = valid_for.as_secs(), "node certificate renewed");
         self.credentials = fresh;
         Ok(())
     }

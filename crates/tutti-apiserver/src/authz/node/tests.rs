@@ -165,6 +165,28 @@ fn events_services_and_nothing_else() {
 }
 
 #[test]
+fn a_node_reads_but_never_writes_the_managers_endpoints() {
+    let managers = "namespaces/default/endpoints/kubernetes";
+    assert_eq!(core(Method::GET, managers, ""), Decision::Allow);
+    assert_eq!(
+        core(
+            Method::GET,
+            "namespaces/default/endpoints",
+            "watch=true&fieldSelector=metadata.name%3Dkubernetes"
+        ),
+        Decision::Allow
+    );
+    for m in [Method::PUT, Method::PATCH, Method::DELETE] {
+        assert!(denied(core(m.clone(), managers, "")), "{m}");
+    }
+    assert!(denied(core(
+        Method::POST,
+        "namespaces/default/endpoints",
+        ""
+    )));
+}
+
+#[test]
 fn references_cover_volumes_env_and_pull_secrets() {
     let pod = json!({"spec": {
         "nodeName": "w1",
