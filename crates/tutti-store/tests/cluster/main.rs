@@ -1,7 +1,7 @@
 //! Multi-manager `RaftStore` clusters in one process, over real HTTPS with mutual TLS on
 //! 127.0.0.1: forming a cluster, writes and reads on every member, leader failover, quorum
-//! loss and recovery, a learner catching up by snapshot, force-new-cluster, and the whole
-//! conformance suite through a follower (`three_voters`).
+//! loss and recovery, network partitions, a learner catching up by snapshot, force-new-cluster,
+//! and the whole conformance suite through a follower (`three_voters`).
 
 #[path = "../conformance/mod.rs"]
 mod conformance;
@@ -9,6 +9,7 @@ mod conformance;
 mod support;
 
 mod failover;
+mod partition;
 mod recovery;
 mod three_voters;
 
