@@ -44,6 +44,9 @@ pub struct AgentConfig {
     /// (`/dev/shm/tutti/<node>`): secret data never touches a disk. The agent owns it:
     /// directories of pods it does not know are removed.
     pub shm_dir: PathBuf,
+    /// Join the cluster network (pod bridge, routes, service proxy, DNS); None: pods run
+    /// on the driver's default network and the host's network is left alone.
+    pub network: Option<crate::NetworkConfig>,
 }
 
 impl AgentConfig {
@@ -70,6 +73,7 @@ impl AgentConfig {
             backoff_base: Duration::from_secs(10),
             sync_period: Duration::from_secs(1),
             node_status_period: Duration::from_secs(10),
+            network: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl fmt::Debug for AgentConfig {
             .field("sync_period", &self.sync_period)
             .field("node_status_period", &self.node_status_period)
             .field("shm_dir", &self.shm_dir)
+            .field("network", &self.network)
             .finish()
     }
 }

@@ -28,6 +28,7 @@ pub mod kubetime;
 pub mod lease;
 pub mod logs;
 pub mod machine;
+pub mod network;
 pub mod node;
 mod pods;
 
@@ -41,6 +42,7 @@ use tutti_client::Recorder;
 pub use config::AgentConfig;
 pub use error::{AgentError, ContainerError};
 pub use logs::{LogState, log_router};
+pub use network::NetworkConfig;
 pub use pods::UNSUPPORTED_CONDITION;
 
 /// A node agent, before it runs. [`Agent::log_state`] is what the log router serves.
@@ -97,6 +99,21 @@ impl Agent {
             config.lease_duration,
         );
         background.spawn(lease.run());
+        let pod_network = match &config.network {
+            Some(net) => {
+                network::start(
+                    &self.client,
+                    &config.node_name,
+                    &config.node_ip,
+                    &config.default_driver,
+                    &config.cluster_domain,
+                    net,
+                    &mut background,
+                )
+                .await
+            }
+            None => None,
+        };
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf")
             .map(|s| pods::parse_resolv_conf(&s))
             .unwrap_or_default();
@@ -107,6 +124,7 @@ impl Agent {
             machine: machine::Machine::read(),
             agent_uid: machine::effective_uid(),
             host_resolv,
+            pod_network,
             config,
         });
         pods::run(shared, inventory).await

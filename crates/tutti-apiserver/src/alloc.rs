@@ -36,6 +36,17 @@ fn range_size(prefix: u8) -> u32 {
     1u32 << (32 - u32::from(prefix.min(32)))
 }
 
+/// How many low addresses of a range of `size` are left to users who choose their
+/// service's address: a sixteenth, at least 16 and at most 256 (2 for tiny ranges: the
+/// network address and .1).
+fn static_band(size: u32) -> u32 {
+    if size < 64 {
+        2
+    } else {
+        (size / 16).clamp(16, 256)
+    }
+}
+
 fn in_range(cfg: &ApiConfig, ip: Ipv4Addr) -> bool {
     let (base, prefix) = cfg.service_cidr;
     let mask = if prefix == 0 {
@@ -92,13 +103,18 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
         .unwrap_or("")
         .to_string();
     let ip = match (&old_ip, given.as_str()) {
+        // Becoming an ExternalName gives the address back, as Kubernetes does.
+        (Some(old), g) if is_external_name && (g.is_empty() || g == old) => String::new(),
         (Some(old), "") => old.clone(),
         (_, "") if is_external_name => String::new(),
         (_, "") => {
             let (base, prefix) = cfg.service_cidr;
-            // Skip the network address, .1 (the `kubernetes` service by convention) and broadcast.
+            // Picked addresses come from above a low band kept for chosen ones (the
+            // `kubernetes` service at .1, kube-dns at .10, ...), as Kubernetes does; the
+            // network and broadcast addresses are never handed out.
             let size = range_size(prefix);
-            let offset = rng.random_range(2..size.saturating_sub(1).max(3));
+            let low = static_band(size);
+            let offset = rng.random_range(low..size.saturating_sub(1).max(low + 1));
             let ip = Ipv4Addr::from(u32::from(base).wrapping_add(offset)).to_string();
             plan.reserve.push(Reservation {
                 key: format!("{IP_PREFIX}{ip}"),
@@ -135,6 +151,9 @@ pub fn plan_service(cfg: &ApiConfig, old: Option<&Value>, svc: &mut Value) -> Ap
     if !ip.is_empty() {
         svc["spec"]["clusterIP"] = json!(ip);
         svc["spec"]["clusterIPs"] = json!([ip]);
+    } else if let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
     }
     // Node ports.
     let old_ports: Vec<Value> = old
@@ -305,5 +324,38 @@ mod tests {
                 .reserve
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn picked_addresses_stay_out_of_the_low_band() {
+        let cfg = ApiConfig::default();
+        for _ in 0..200 {
+            let mut svc = json!({"spec": {"ports": [{"port": 80}]}});
+            plan_service(&cfg, None, &mut svc).unwrap();
+            let ip: Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
+            // 10.96.0.0/12 keeps its first 256 addresses (10.96.0.0-10.96.0.255) for choosing.
+            assert!(
+                u32::from(ip) >= u32::from(Ipv4Addr::new(10, 96, 1, 0)),
+                "{ip}"
+            );
+        }
+        assert_eq!(static_band(16), 2);
+        assert_eq!(static_band(256), 16);
+        assert_eq!(static_band(1 << 20), 256);
+    }
+
+    #[test]
+    fn becoming_an_external_name_gives_the_address_back() {
+        let cfg = ApiConfig::default();
+        let mut svc = json!({"spec": {"ports": [{"port": 80}]}});
+        plan_service(&cfg, None, &mut svc).unwrap();
+        let ip = svc["spec"]["clusterIP"].as_str().unwrap().to_string();
+        let mut ext = svc.clone();
+        ext["spec"]["type"] = json!("ExternalName");
+        ext["spec"]["externalName"] = json!("db.example.com");
+        let plan = plan_service(&cfg, Some(&svc), &mut ext).unwrap();
+        assert_eq!(plan.release, vec![format!("{IP_PREFIX}{ip}")]);
+        assert!(ext["spec"].get("clusterIP").is_none());
+        assert!(ext["spec"].get("clusterIPs").is_none());
     }
 }

@@ -5,7 +5,10 @@
 //!
 //! - [`replicaset`], [`deployment`]: pods from templates; rollouts, rollbacks, status.
 //! - [`daemonset`], [`job`], [`cronjob`]: the other workload kinds.
+//! - [`endpoints`]: Endpoints and EndpointSlices of every service with a selector.
 //! - [`node_lifecycle`]: NotReady after a missed lease, taints, eviction.
+//! - [`node_ipam`]: a pod CIDR for every node.
+//! - [`service_lb`]: the Ready nodes' addresses as every LoadBalancer service's ingress.
 //! - [`garbage_collector`]: cascading deletion through ownerReferences.
 //! - [`namespace`]: deleting everything in a terminating namespace.
 
@@ -13,15 +16,19 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
+pub mod endpoints;
 pub mod garbage_collector;
 pub mod job;
 pub mod kinds;
 pub mod namespace;
+pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod pod_creation;
 pub mod pods;
 pub mod replicaset;
+pub mod service_lb;
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// Settings of the controllers.
@@ -31,6 +38,12 @@ pub struct ControllerConfig {
     pub node_monitor_grace: Duration,
     /// How long pods stay on an unreachable/not-ready node before eviction (tutti: 30 s).
     pub eviction_timeout: Duration,
+    /// Nodes' pod CIDRs are blocks of this IPv4 range (Kubernetes' `--cluster-cidr`;
+    /// tutti: 10.244.0.0/16).
+    pub cluster_cidr: (Ipv4Addr, u8),
+    /// Prefix length of each node's block (Kubernetes' `--node-cidr-mask-size`: 24, so 256
+    /// nodes of up to 254 pods in the default range).
+    pub node_cidr_prefix: u8,
 }
 
 impl Default for ControllerConfig {
@@ -38,6 +51,8 @@ impl Default for ControllerConfig {
         ControllerConfig {
             node_monitor_grace: Duration::from_secs(10),
             eviction_timeout: Duration::from_secs(30),
+            cluster_cidr: (Ipv4Addr::new(10, 244, 0, 0), 16),
+            node_cidr_prefix: 24,
         }
     }
 }
@@ -52,5 +67,8 @@ pub fn spawn_all(client: kube::Client, config: ControllerConfig) {
     job::spawn(client.clone());
     cronjob::spawn(client.clone());
     disruption::spawn(client.clone());
+    endpoints::spawn(client.clone());
+    service_lb::spawn(client.clone());
+    node_ipam::spawn(client.clone(), &config);
     node_lifecycle::spawn(client, config);
 }

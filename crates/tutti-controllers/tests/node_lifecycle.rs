@@ -144,6 +144,7 @@ async fn lost_node_is_tainted_its_pods_evicted_and_recovery_clears_taints() -> R
         ControllerConfig {
             node_monitor_grace: Duration::from_secs(1),
             eviction_timeout: Duration::from_secs(2),
+            ..ControllerConfig::default()
         },
     );
 
@@ -243,6 +244,7 @@ async fn agent_reporting_not_ready_gets_not_ready_taints() -> Result {
         ControllerConfig {
             node_monitor_grace: Duration::from_secs(30),
             eviction_timeout: Duration::from_secs(30),
+            ..ControllerConfig::default()
         },
     );
     post_ready(&nodes, "n2", "False").await?;

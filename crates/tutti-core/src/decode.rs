@@ -12,7 +12,7 @@ use crate::error::FieldError;
 /// Runs `$body` with `$T` bound to the k8s-openapi type of `$kind`, or evaluates `$other`.
 macro_rules! with_kind_type {
     ($kind:expr, $T:ident => $body:expr, _ => $other:expr) => {{
-        use k8s_openapi::api::{apps, autoscaling, batch, coordination, core, policy};
+        use k8s_openapi::api::{apps, autoscaling, batch, coordination, core, discovery, policy};
         match $kind {
             "Namespace" => {
                 type $T = core::v1::Namespace;
@@ -88,6 +88,10 @@ macro_rules! with_kind_type {
             }
             "PodDisruptionBudget" => {
                 type $T = policy::v1::PodDisruptionBudget;
+                $body
+            }
+            "EndpointSlice" => {
+                type $T = discovery::v1::EndpointSlice;
                 $body
             }
             _ => $other,

@@ -46,6 +46,7 @@ pub fn apply_defaults(kind: &str, obj: &mut Value) {
         "Secret" => default_secret(root),
         "Namespace" => default_namespace(root),
         "Endpoints" => default_endpoints(root),
+        "EndpointSlice" => default_endpoint_slice(root),
         "Node" => default_node(root),
         "PodDisruptionBudget" => default_pod_disruption_budget_status(root),
         _ => {}
@@ -320,6 +321,15 @@ fn default_endpoints(root: &mut Map<String, Value>) {
         for port in list_items(subset, "ports") {
             set_default(port, "protocol", json!("TCP"));
         }
+    }
+}
+
+/// An EndpointSlice port without a name is named `""` and speaks TCP, as `discovery/v1`
+/// defaults it (so that `""` is a name two ports cannot share).
+fn default_endpoint_slice(root: &mut Map<String, Value>) {
+    for port in list_items(root, "ports") {
+        set_default(port, "name", json!(""));
+        set_default(port, "protocol", json!("TCP"));
     }
 }
 

@@ -281,6 +281,18 @@ pub static RESOURCES: &[ResourceInfo] = &[
         categories: &[],
         subresources: &[status!("PodDisruptionBudget", "policy", "v1")],
     },
+    ResourceInfo {
+        group: "discovery.k8s.io",
+        version: "v1",
+        kind: "EndpointSlice",
+        list_kind: "EndpointSliceList",
+        plural: "endpointslices",
+        singular: "endpointslice",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+    },
 ];
 
 impl ResourceInfo {
@@ -436,8 +448,32 @@ mod tests {
                 ("apps", "v1"),
                 ("batch", "v1"),
                 ("coordination.k8s.io", "v1"),
-                ("policy", "v1")
+                ("policy", "v1"),
+                ("discovery.k8s.io", "v1")
             ]
+        );
+    }
+
+    #[test]
+    fn endpoint_slices_are_served_from_the_discovery_group() {
+        let slices = find_by_name("endpointslices").unwrap();
+        assert_eq!(slices.kind, "EndpointSlice");
+        assert_eq!(slices.api_version(), "discovery.k8s.io/v1");
+        assert_eq!(slices.group_resource(), "endpointslices.discovery.k8s.io");
+        assert!(slices.namespaced && slices.short_names.is_empty());
+        assert_eq!(
+            slices.key(Some("default"), "web-x7k2p"),
+            "/registry/discovery.k8s.io/endpointslices/default/web-x7k2p"
+        );
+        assert_eq!(
+            find_by_kind(Some("discovery.k8s.io/v1"), "EndpointSlice").map(|r| r.plural),
+            Some("endpointslices")
+        );
+        // Endpoints and EndpointSlice stay distinct for what users type.
+        assert_eq!(find_by_name("ep").map(|r| r.kind), Some("Endpoints"));
+        assert_eq!(
+            find_by_name("endpointslice").map(|r| r.kind),
+            Some("EndpointSlice")
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Validation of defaulted objects with Kubernetes' rules, field paths and wording
 //! (`spec.template.spec.containers[0].image: Required value`), split per kind group:
-//! metadata ([`meta`]), pods and containers, apps workloads, batch, services and endpoints,
-//! config maps and secrets, cluster objects, and the update-only rules.
+//! metadata ([`meta`]), pods and containers, apps workloads, batch, services, endpoints and
+//! endpoint slices, config maps and secrets, cluster objects, and the update-only rules.
 //!
 //! Call sites default first ([`crate::defaults::apply_defaults`]), then validate: values that
 //! Kubernetes fills in (restart policy, protocols, strategies) are required here.
@@ -51,6 +51,7 @@ pub const SUPPORTED_KINDS: &[&str] = &[
     "Lease",
     "Scale",
     "PodDisruptionBudget",
+    "EndpointSlice",
 ];
 
 fn typed<T: DeserializeOwned>(
@@ -68,7 +69,7 @@ fn typed<T: DeserializeOwned>(
 pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
     use k8s_openapi::api::{
         apps::v1 as apps_v1, autoscaling, batch::v1 as batch_v1, coordination, core::v1 as core_v1,
-        policy::v1 as policy_v1,
+        discovery::v1 as discovery_v1, policy::v1 as policy_v1,
     };
     match kind {
         "Pod" => typed::<core_v1::Pod>(obj, pod::validate_pod),
@@ -96,6 +97,9 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         "PodDisruptionBudget" => {
             typed::<policy_v1::PodDisruptionBudget>(obj, policy::validate_pod_disruption_budget)
         }
+        "EndpointSlice" => {
+            typed::<discovery_v1::EndpointSlice>(obj, service::validate_endpoint_slice)
+        }
         _ => vec![FieldError::not_supported(
             "kind",
             format!("{kind:?}"),
@@ -107,7 +111,11 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
 /// The rules that apply only when `old` is replaced by `new`: immutable fields
 /// (`spec.selector: Invalid value: ...: field is immutable`). Run [`validate`] on `new` too.
 pub fn validate_update(kind: &str, old: &Value, new: &Value) -> Vec<FieldError> {
-    update::validate_update(kind, old, new)
+    let mut errs = update::validate_update(kind, old, new);
+    if kind == "EndpointSlice" {
+        errs.extend(service::validate_endpoint_slice_update(old, new));
+    }
+    errs
 }
 
 #[cfg(test)]

@@ -60,6 +60,18 @@ pub trait RuntimeDriver: Send + Sync + 'static {
     /// containers share. Returns its IP address.
     async fn create_sandbox(&self, spec: &SandboxSpec) -> Result<SandboxInfo, RuntimeError>;
 
+    /// Prepare this node's pod network: a bridge whose subnet is the node's pod CIDR, which
+    /// sandboxes then join (`SandboxSpec.network` = the returned name). Idempotent; a
+    /// network left with another subnet is replaced when nothing is attached to it.
+    /// Drivers whose pods share the host's network answer `Unsupported`.
+    async fn ensure_pod_network(&self, spec: &PodNetworkSpec) -> Result<String, RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "the {} driver has no pod network (pod CIDR {})",
+            self.name(),
+            spec.subnet
+        )))
+    }
+
     /// Remove the pod's sandbox (after its containers). Idempotent.
     async fn remove_sandbox(&self, pod_uid: &str) -> Result<(), RuntimeError>;
 

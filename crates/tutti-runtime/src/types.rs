@@ -65,6 +65,15 @@ pub struct SandboxSpec {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The node's pod network, as the agent asks a driver to set it up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodNetworkSpec {
+    /// The node's pod CIDR (`Node.spec.podCIDR`, e.g. `10.244.1.0/24`).
+    pub subnet: String,
+    /// The bridge's own address in it (the first host address, `10.244.1.1`).
+    pub gateway: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SandboxInfo {
     pub pod_uid: String,

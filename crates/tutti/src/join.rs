@@ -59,6 +59,8 @@ pub struct JoinArgs {
     /// With --manager: lifetime of the certificates this manager issues to nodes.
     #[arg(long, default_value = "90d")]
     cert_lifetime: tutti_pki::Lifetime,
+    #[command(flatten)]
+    network: crate::node::NetworkArgs,
 }
 
 fn server_url(addr: &str) -> anyhow::Result<String> {
@@ -112,6 +114,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         runtime: args.runtime,
         log_listen: SocketAddr::new(args.node_ip, args.log_port),
         tls: None,
+        network: args.network.agent_config(),
     };
     let described =
         crate::node::start_with_server_tls(managers.client(), settings, Some(server_tls)).await?;

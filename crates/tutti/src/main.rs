@@ -53,9 +53,9 @@ fn main() -> std::process::ExitCode {
     let default_filter = match cli.command {
         Command::Client(_) => "error,kube_client=off",
         // Fetching the CA is unverified on purpose (its digest is checked against the token).
-        Command::Join(_) => "info,openraft=warn,kube_client::client::tls=error",
+        Command::Join(_) => "info,openraft=warn,hickory_server=warn,kube_client::client::tls=error",
         Command::Token(_) | Command::Node(_) => "warn",
-        _ => "info,openraft=warn",
+        _ => "info,openraft=warn,hickory_server=warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(

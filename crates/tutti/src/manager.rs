@@ -31,6 +31,8 @@ pub struct DevArgs {
     /// Which runtime driver runs pods (auto: docker when an engine answers, else process).
     #[arg(long, value_enum, default_value_t = crate::node::Runtime::Auto)]
     runtime: crate::node::Runtime,
+    #[command(flatten)]
+    network: crate::node::NetworkArgs,
 }
 
 #[derive(clap::Args)]
@@ -62,6 +64,8 @@ pub struct ServerArgs {
     /// every write it holds, when a majority of managers is lost for good (see README).
     #[arg(long)]
     force_new_cluster: bool,
+    #[command(flatten)]
+    network: crate::node::NetworkArgs,
 }
 
 pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
@@ -84,6 +88,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         kek_file: None,
         force_new_cluster: false,
         join: None,
+        network: args.network,
     })
     .await
 }
@@ -115,6 +120,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         kek_file: args.kek_file,
         force_new_cluster: args.force_new_cluster,
         join: None,
+        network: args.network,
     })
     .await
 }
@@ -128,6 +134,8 @@ pub(crate) struct Settings {
     pub name: String,
     /// Rewrite the store as a new one-voter cluster before starting.
     pub force_new_cluster: bool,
+    /// The cluster's pod and service ranges (and, for `dev`, whether its node joins them).
+    pub network: crate::node::NetworkArgs,
     /// Set when this manager joins an existing cluster (`tutti join --manager`).
     pub join: Option<ManagerJoin>,
     /// Also run a node agent here (`tutti dev`), with this runtime choice.
@@ -235,6 +243,7 @@ pub(crate) async fn run(s: Settings) -> anyhow::Result<()> {
         ApiConfig {
             agent_tls: Some(peer_tls),
             join: Some(Arc::new(enrollment)),
+            service_cidr: (s.network.service_cidr.addr, s.network.service_cidr.prefix),
             ..ApiConfig::default()
         },
         Authenticator {
@@ -264,7 +273,11 @@ pub(crate) async fn run(s: Settings) -> anyhow::Result<()> {
         join.ask_to_be_added(node_id, &s.name, &server_url).await?;
     }
     bootstrap_api(&api).await?;
-    leader::spawn(store.clone(), api.clone());
+    let controllers = tutti_controllers::ControllerConfig {
+        cluster_cidr: (s.network.cluster_cidr.addr, s.network.cluster_cidr.prefix),
+        ..Default::default()
+    };
+    leader::spawn(store.clone(), api.clone(), controllers);
     tokio::spawn(record_own_name(internal.clone(), node_id, s.name.clone()));
     // Created before the API serves joins, so the first start has tokens to share.
     let (tokens, first_start) = JoinTokens::load_or_create(&pki)?;
@@ -288,6 +301,7 @@ pub(crate) async fn run(s: Settings) -> anyhow::Result<()> {
                 cert_pem: serving.cert_pem,
                 key_pem: serving.key_pem,
             }),
+            network: s.network.agent_config(),
         };
         let described = crate::node::start(internal.clone(), settings).await?;
         println!("tutti: runtime {described}");

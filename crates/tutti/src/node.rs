@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use tutti_agent::{Agent, AgentConfig};
+use tutti_agent::{Agent, AgentConfig, NetworkConfig};
+use tutti_net::host::Cidr;
 use tutti_runtime::RuntimeDriver;
 use tutti_runtime::docker::DockerDriver;
 use tutti_runtime::process::ProcessDriver;
@@ -54,6 +55,46 @@ pub struct AgentTls {
     pub key_pem: String,
 }
 
+/// The cluster network's ranges, and whether this node takes part in it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct NetworkArgs {
+    /// The cluster's pod range; the control plane gives every node a /24 of it.
+    #[arg(long, default_value = "10.244.0.0/16", value_parser = parse_cidr)]
+    pub cluster_cidr: Cidr,
+    /// The range Service virtual IPs come from (its 10th address is the cluster DNS).
+    #[arg(long, default_value = "10.96.0.0/12", value_parser = parse_cidr)]
+    pub service_cidr: Cidr,
+    /// Leave this machine's network alone: no pod bridge, routes, service proxy or DNS
+    /// (pods use Docker's default bridge; Services get no data path on this node).
+    #[arg(long)]
+    pub no_pod_network: bool,
+}
+
+fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    Cidr::parse(s).ok_or_else(|| format!("{s:?} is not an IPv4 CIDR like 10.244.0.0/16"))
+}
+
+impl NetworkArgs {
+    /// The agent's network settings; None when switched off or when the agent cannot
+    /// change the host's network (not root), said once in the log.
+    pub fn agent_config(&self) -> Option<NetworkConfig> {
+        if self.no_pod_network {
+            tracing::info!(
+                "--no-pod-network: pods use the runtime's default network, no service proxy or DNS on this node"
+            );
+            return None;
+        }
+        if tutti_agent::machine::effective_uid() != Some(0) {
+            tracing::warn!(
+                "not running as root: no pod network, service proxy or cluster DNS on this node \
+                 (run as root, or pass --no-pod-network to silence this)"
+            );
+            return None;
+        }
+        Some(NetworkConfig::new(self.cluster_cidr, self.service_cidr))
+    }
+}
+
 /// Everything a node needs to start.
 pub struct NodeSettings {
     pub node_name: String,
@@ -63,6 +104,8 @@ pub struct NodeSettings {
     /// Where the log endpoint listens (port 0: any free port).
     pub log_listen: SocketAddr,
     pub tls: Option<AgentTls>,
+    /// The cluster network, or None to leave the host's network alone.
+    pub network: Option<NetworkConfig>,
 }
 
 /// Start the agent's tasks on this runtime; returns a description of the driver in use.
@@ -94,6 +137,10 @@ pub async fn start_with_server_tls(
         .with_context(|| format!("listening on {} for the agent's log endpoint", s.log_listen))?;
     let mut config = AgentConfig::new(&s.node_name, &s.node_ip, &s.data_dir, driver, process);
     config.log_port = listener.local_addr()?.port();
+    if let Some(net) = &s.network {
+        config.cluster_dns = vec![net.dns_ip.to_string()];
+    }
+    config.network = s.network;
     let agent = Agent::new(client, config);
     match server_tls {
         Some(tls) => {
@@ -147,6 +194,8 @@ pub struct AgentArgs {
     /// Directory holding ca.crt, agent.crt and agent.key for the log endpoint.
     #[arg(long)]
     tls_dir: Option<PathBuf>,
+    #[command(flatten)]
+    network: NetworkArgs,
 }
 
 pub async fn run_agent(args: AgentArgs, kubeconfig: Option<PathBuf>) -> anyhow::Result<()> {
@@ -174,6 +223,7 @@ pub async fn run_agent(args: AgentArgs, kubeconfig: Option<PathBuf>) -> anyhow::
             runtime: args.runtime,
             log_listen: SocketAddr::new(ip, args.log_port),
             tls,
+            network: args.network.agent_config(),
         },
     )
     .await?;

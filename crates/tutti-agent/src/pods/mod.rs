@@ -62,6 +62,9 @@ pub(crate) struct Shared {
     pub agent_uid: Option<i64>,
     /// The host's resolv.conf, for pods without cluster DNS.
     pub host_resolv: Resolv,
+    /// The node's pod network (docker network name) that sandboxes of drivers with their
+    /// own pod network join; None: the driver's default network.
+    pub pod_network: Option<String>,
 }
 
 impl Shared {

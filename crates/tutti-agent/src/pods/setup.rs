@@ -52,7 +52,9 @@ impl Worker {
             &self.shared.host_resolv,
         );
         let mut spec = sandbox::sandbox_spec(&self.pod, dns);
-        if !self.driver.capabilities().pod_network {
+        if self.driver.capabilities().pod_network {
+            spec.network = self.shared.pod_network.clone();
+        } else {
             // Remapped host ports are refused per container (driver_fit).
             spec.ports.retain(|p| p.host_port == p.container_port);
         }

@@ -108,6 +108,10 @@ fn printer(kind: &str) -> Printer {
         "CronJob" => Printer::new(batch::CRON_JOB_COLUMNS, batch::cron_job_cells),
         "Service" => Printer::new(services::SERVICE_COLUMNS, services::service_cells),
         "Endpoints" => Printer::new(services::ENDPOINTS_COLUMNS, services::endpoints_cells),
+        "EndpointSlice" => Printer::new(
+            services::ENDPOINT_SLICE_COLUMNS,
+            services::endpoint_slice_cells,
+        ),
         "ConfigMap" => Printer::new(config::CONFIG_MAP_COLUMNS, config::config_map_cells),
         "Secret" => Printer::new(config::SECRET_COLUMNS, config::secret_cells),
         "ServiceAccount" => Printer::new(

@@ -1,12 +1,13 @@
-//! Rows of Service and Endpoints (kube's `printService`, `printEndpoints`): TYPE, CLUSTER-IP,
-//! EXTERNAL-IP by service type, PORT(S) like `80:30080/TCP`, and the first three endpoints.
+//! Rows of Service, Endpoints and EndpointSlice (kube's `printService`, `printEndpoints`,
+//! `printEndpointSlice`): TYPE, CLUSTER-IP, EXTERNAL-IP by service type, PORT(S) like
+//! `80:30080/TCP`, and the first three endpoints (and, for slices, ports).
 
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::age::age;
 use super::column::{AGE, Column, NAME};
-use super::fields::{int, items, name, text};
+use super::fields::{int, int_opt, items, name, text};
 use super::labels::format_labels;
 
 pub(super) const SERVICE_COLUMNS: &[Column] = &[
@@ -187,6 +188,65 @@ fn format_endpoints(endpoints: &Value) -> String {
         format!("{joined} + {} more...", total - MAX_LISTED)
     } else {
         joined
+    }
+}
+
+pub(super) const ENDPOINT_SLICE_COLUMNS: &[Column] = &[
+    NAME,
+    Column::new(
+        "AddressType",
+        "string",
+        "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type. This field is immutable after creation. The following address types are currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: Represents a Fully Qualified Domain Name.",
+    ),
+    Column::new(
+        "Ports",
+        "string",
+        "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined with a nil port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports.",
+    ),
+    Column::new(
+        "Endpoints",
+        "string",
+        "endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of 1000 endpoints.",
+    ),
+    AGE,
+];
+
+pub(super) fn endpoint_slice_cells(slice: &Value, now: Timestamp) -> Vec<Value> {
+    let ports: Vec<String> = items(slice, "/ports")
+        .iter()
+        .map(|p| match int_opt(p, "/port") {
+            Some(port) => port.to_string(),
+            // A port without a number stands for every port; kube shows its name, else `*`.
+            None => match p.pointer("/name").and_then(Value::as_str) {
+                Some(name) => name.to_string(),
+                None => "*".to_string(),
+            },
+        })
+        .collect();
+    let addresses: Vec<String> = items(slice, "/endpoints")
+        .iter()
+        .flat_map(|e| items(e, "/addresses"))
+        .map(|a| a.as_str().unwrap_or("").to_string())
+        .collect();
+    vec![
+        name(slice),
+        json!(text(slice, "/addressType")),
+        json!(first_three(&ports)),
+        json!(first_three(&addresses)),
+        age(slice, now),
+    ]
+}
+
+/// kube's `listWithMoreString` over at most [`MAX_LISTED`] entries: `a,b,c + 2 more...`, or
+/// `<unset>` for an empty list.
+fn first_three(all: &[String]) -> String {
+    let shown = all[..all.len().min(MAX_LISTED)].join(",");
+    if all.len() > MAX_LISTED {
+        format!("{shown} + {} more...", all.len() - MAX_LISTED)
+    } else if shown.is_empty() {
+        "<unset>".to_string()
+    } else {
+        shown
     }
 }
 

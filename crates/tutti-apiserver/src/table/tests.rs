@@ -13,6 +13,7 @@ const KINDS: &[&str] = &[
     "CronJob",
     "Service",
     "Endpoints",
+    "EndpointSlice",
     "ConfigMap",
     "Secret",
     "ServiceAccount",

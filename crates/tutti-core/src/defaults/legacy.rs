@@ -17,6 +17,7 @@ pub fn preferred_api_version(kind: &str) -> Option<&'static str> {
         "Lease" => "coordination.k8s.io/v1",
         "Scale" => "autoscaling/v1",
         "PodDisruptionBudget" => "policy/v1",
+        "EndpointSlice" => "discovery.k8s.io/v1",
         _ => return None,
     })
 }

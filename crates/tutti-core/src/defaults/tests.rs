@@ -271,3 +271,25 @@ fn pod_disruption_budget_status_counts_show_as_zero() {
     );
     assert!(bare.get("status").is_none(), "no status is invented");
 }
+
+#[test]
+fn endpoint_slice_ports_get_a_name_and_a_protocol() {
+    let slice = defaulted(
+        "EndpointSlice",
+        json!({"addressType": "IPv4", "endpoints": [],
+            "ports": [{"port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}]}),
+    );
+    assert_eq!(
+        slice["ports"],
+        json!([{"port": 80, "name": "", "protocol": "TCP"},
+               {"name": "dns", "port": 53, "protocol": "UDP"}])
+    );
+    let placeholder = defaulted(
+        "EndpointSlice",
+        json!({"addressType": "IPv4", "endpoints": null}),
+    );
+    assert!(
+        placeholder.get("ports").is_none(),
+        "absent ports stay absent"
+    );
+}

@@ -1,15 +1,18 @@
-//! Service and Endpoints validation: ports (numbers, names, protocols, target ports, node
-//! ports), type and session affinity, cluster IPs and IP families, selectors.
+//! Service, Endpoints and EndpointSlice validation: ports (numbers, names, protocols, target
+//! ports, node ports), type and session affinity, cluster IPs and IP families, selectors, and
+//! the addresses of endpoints.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort as SlicePort, EndpointSlice};
+use serde_json::Value;
 
 use super::container::{validate_port_num_or_name, validate_protocol};
 use super::meta::{NameRule, Scope, validate_labels, validate_object_meta};
 use super::path::{Path, q};
-use crate::error::FieldError;
+use crate::error::{FieldError, FieldErrorReason};
 use crate::names;
 
 /// The default NodePort range.
@@ -392,10 +395,8 @@ pub(super) fn validate_endpoints(ep: &Endpoints) -> Vec<FieldError> {
                 }
             }
         }
+        // A headless service's subsets may have no ports: only the addresses are required.
         let ports = subset.ports.as_deref().unwrap_or_default();
-        if ports.is_empty() {
-            errs.push(FieldError::required(p.child("ports")));
-        }
         for (j, port) in ports.iter().enumerate() {
             let pp = p.child("ports").index(j);
             let name = port.name.as_deref().unwrap_or("");
@@ -421,3 +422,171 @@ pub(super) fn validate_endpoints(ep: &Endpoints) -> Vec<FieldError> {
     }
     errs
 }
+
+/// The address types an EndpointSlice may carry.
+const ADDRESS_TYPES: &[&str] = &["FQDN", "IPv4", "IPv6"];
+/// Most endpoints one slice may hold.
+const MAX_SLICE_ENDPOINTS: usize = 1000;
+/// Most addresses one endpoint may list.
+const MAX_ENDPOINT_ADDRESSES: usize = 100;
+/// Most ports one slice may list.
+const MAX_SLICE_PORTS: usize = 100;
+
+/// Kubernetes' `field.TooMany`: `Too many: 1001: must have at most 1000 items`.
+fn too_many(path: &Path, actual: usize, max: usize) -> FieldError {
+    FieldError {
+        field: path.into(),
+        reason: FieldErrorReason::TooMany,
+        message: format!("Too many: {actual}: must have at most {max} items"),
+    }
+}
+
+/// `discovery.k8s.io/v1` EndpointSlice: the address type, each endpoint's addresses (in the
+/// slice's family), node name and hostname, and the ports (unique names, protocols).
+pub(super) fn validate_endpoint_slice(slice: &EndpointSlice) -> Vec<FieldError> {
+    let mut errs = validate_object_meta(&slice.metadata, Scope::Namespaced, NameRule::Subdomain);
+    let address_type = slice.address_type.as_str();
+    match address_type {
+        "" => errs.push(FieldError::required("addressType")),
+        t if !ADDRESS_TYPES.contains(&t) => errs.push(FieldError::not_supported(
+            "addressType",
+            q(t),
+            ADDRESS_TYPES,
+        )),
+        _ => {}
+    }
+    let path = Path::new("endpoints");
+    if slice.endpoints.len() > MAX_SLICE_ENDPOINTS {
+        errs.push(too_many(&path, slice.endpoints.len(), MAX_SLICE_ENDPOINTS));
+    } else {
+        for (i, endpoint) in slice.endpoints.iter().enumerate() {
+            errs.extend(validate_slice_endpoint(
+                endpoint,
+                address_type,
+                &path.index(i),
+            ));
+        }
+    }
+    errs.extend(validate_slice_ports(
+        slice.ports.as_deref().unwrap_or_default(),
+        &Path::new("ports"),
+    ));
+    errs
+}
+
+fn validate_slice_endpoint(
+    endpoint: &Endpoint,
+    address_type: &str,
+    path: &Path,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let ap = path.child("addresses");
+    match endpoint.addresses.len() {
+        0 => errs.push(FieldError::required(&ap).with_message("must contain at least 1 address")),
+        n if n > MAX_ENDPOINT_ADDRESSES => errs.push(too_many(&ap, n, MAX_ENDPOINT_ADDRESSES)),
+        _ => {}
+    }
+    for (j, address) in endpoint.addresses.iter().enumerate() {
+        if let Some(msg) = address_error(address_type, address) {
+            errs.push(FieldError::invalid(ap.index(j), q(address), msg));
+        }
+    }
+    if let Some(node) = endpoint.node_name.as_deref() {
+        errs.extend(
+            names::is_dns1123_subdomain(node)
+                .into_iter()
+                .map(|m| FieldError::invalid(path.child("nodeName"), q(node), m)),
+        );
+    }
+    if let Some(host) = endpoint.hostname.as_deref() {
+        errs.extend(
+            names::is_dns1123_label(host)
+                .into_iter()
+                .map(|m| FieldError::invalid(path.child("hostname"), q(host), m)),
+        );
+    }
+    errs
+}
+
+/// Why `address` is not an address of `address_type`; unknown types are not checked here
+/// (the type itself is reported).
+fn address_error(address_type: &str, address: &str) -> Option<String> {
+    match address_type {
+        "IPv4" if address.parse::<Ipv4Addr>().is_err() => {
+            Some("must be a valid IPv4 address".to_string())
+        }
+        "IPv6" if address.parse::<Ipv6Addr>().is_err() => {
+            Some("must be a valid IPv6 address".to_string())
+        }
+        "FQDN" => {
+            let mut msgs = names::is_dns1123_subdomain(address);
+            if msgs.is_empty() && !address.contains('.') {
+                msgs.push("should be a domain with at least two segments separated by dots".into());
+            }
+            (!msgs.is_empty()).then(|| msgs.join(", "))
+        }
+        _ => None,
+    }
+}
+
+fn validate_slice_ports(ports: &[SlicePort], path: &Path) -> Vec<FieldError> {
+    if ports.len() > MAX_SLICE_PORTS {
+        return vec![too_many(path, ports.len(), MAX_SLICE_PORTS)];
+    }
+    let mut errs = Vec::new();
+    let mut names_seen = BTreeSet::new();
+    for (i, port) in ports.iter().enumerate() {
+        let p = path.index(i);
+        let name = port.name.as_deref().unwrap_or("");
+        if !name.is_empty() {
+            errs.extend(
+                names::is_dns1123_label(name)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(p.child("name"), q(name), m)),
+            );
+        }
+        if !names_seen.insert(name) {
+            errs.push(FieldError::duplicate(p.child("name"), q(name)));
+        }
+        // A port without a number means "all ports"; a number must be a real port.
+        if let Some(number) = port.port {
+            for msg in names::is_valid_port_num(i64::from(number)) {
+                errs.push(FieldError::invalid(p.child("port"), number, msg));
+            }
+        }
+        errs.extend(validate_protocol(
+            port.protocol.as_deref(),
+            &p.child("protocol"),
+        ));
+        if let Some(app_protocol) = port.app_protocol.as_deref() {
+            errs.extend(
+                names::is_qualified_name(app_protocol)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(p.child("appProtocol"), q(app_protocol), m)),
+            );
+        }
+    }
+    errs
+}
+
+/// An EndpointSlice's address type is fixed once it exists.
+pub(super) fn validate_endpoint_slice_update(old: &Value, new: &Value) -> Vec<FieldError> {
+    let at = |v: &Value| {
+        v.get("addressType")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (before, after) = (at(old), at(new));
+    if before == after {
+        return Vec::new();
+    }
+    vec![FieldError::invalid(
+        "addressType",
+        q(&after),
+        "field is immutable",
+    )]
+}
+
+#[cfg(test)]
+mod tests;

@@ -16,6 +16,7 @@ mod image;
 mod labels;
 mod logs;
 mod names;
+mod network;
 mod sandbox;
 mod security;
 mod state;
@@ -29,7 +30,7 @@ use tracing::{debug, info};
 
 use crate::{
     Capabilities, ContainerInfo, ContainerSpec, ContainerStats, ExecResult, ImageInfo, LogOptions,
-    LogStream, PullPolicy, RuntimeDriver, RuntimeError, SandboxInfo, SandboxSpec,
+    LogStream, PodNetworkSpec, PullPolicy, RuntimeDriver, RuntimeError, SandboxInfo, SandboxSpec,
 };
 
 pub use image::PAUSE_IMAGE;
@@ -169,6 +170,10 @@ impl RuntimeDriver for DockerDriver {
         policy: PullPolicy,
     ) -> Result<ImageInfo, RuntimeError> {
         image::ensure(&self.docker, image, policy).await
+    }
+
+    async fn ensure_pod_network(&self, spec: &PodNetworkSpec) -> Result<String, RuntimeError> {
+        network::ensure(&self.docker, &self.node, spec).await
     }
 
     async fn create_sandbox(&self, spec: &SandboxSpec) -> Result<SandboxInfo, RuntimeError> {

@@ -23,6 +23,11 @@ pub(crate) fn sandbox(node: &str, pod: &str, namespace: &str, pod_uid: &str) -> 
     on_node(naming::sandbox_name(pod, namespace, pod_uid), node)
 }
 
+/// The pod network (bridge) of `node`: `tutti_<node>`.
+pub(crate) fn network(node: &str) -> String {
+    on_node("tutti".to_string(), node)
+}
+
 /// `base_<node>`, the node kept to the characters Docker allows in names (`[a-zA-Z0-9_.-]`;
 /// node names are DNS subdomains, so this only matters for hand-written ones).
 fn on_node(mut base: String, node: &str) -> String {

@@ -111,6 +111,7 @@ pub(super) async fn run(
             seed: server.to_string(),
             client,
         }),
+        network: args.network.clone(),
     })
     .await
 }

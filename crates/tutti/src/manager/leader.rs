@@ -22,14 +22,18 @@ const POLL: Duration = Duration::from_millis(100);
 const PUBLISH: Duration = Duration::from_secs(5);
 
 /// Follow leadership for as long as the process runs.
-pub fn spawn(store: RaftStore, api: Arc<ApiServer>) {
+pub fn spawn(
+    store: RaftStore,
+    api: Arc<ApiServer>,
+    controllers: tutti_controllers::ControllerConfig,
+) {
     tokio::spawn(async move {
         let me = store.node_id();
         let mut term: Option<tokio::runtime::Runtime> = None;
         loop {
             let leading = store.leader().is_some_and(|(id, _)| id == me);
             match (leading, term.is_some()) {
-                (true, false) => match start(&store, &api) {
+                (true, false) => match start(&store, &api, &controllers) {
                     Ok(rt) => {
                         tracing::info!(
                             node_id = me,
@@ -55,7 +59,11 @@ pub fn spawn(store: RaftStore, api: Arc<ApiServer>) {
     });
 }
 
-fn start(store: &RaftStore, api: &Arc<ApiServer>) -> std::io::Result<tokio::runtime::Runtime> {
+fn start(
+    store: &RaftStore,
+    api: &Arc<ApiServer>,
+    controllers: &tutti_controllers::ControllerConfig,
+) -> std::io::Result<tokio::runtime::Runtime> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("tutti-leader")
@@ -63,11 +71,9 @@ fn start(store: &RaftStore, api: &Arc<ApiServer>) -> std::io::Result<tokio::runt
         .build()?;
     let client = tutti_apiserver::client::in_process_client(api);
     let store = store.clone();
+    let controllers = controllers.clone();
     rt.spawn(async move {
-        tutti_controllers::spawn_all(
-            client.clone(),
-            tutti_controllers::ControllerConfig::default(),
-        );
+        tutti_controllers::spawn_all(client.clone(), controllers);
         tutti_scheduler::spawn(client.clone(), tutti_scheduler::SchedulerConfig::default());
         tutti_apiserver::compaction::spawn(Arc::new(store.clone()), Duration::from_secs(300));
         publish_managers(store, client).await;

@@ -137,3 +137,45 @@ fn endpoints_few_headless_ipv6_and_empty() {
     let empty = json!({"metadata": {"name": "e"}});
     assert_eq!(row("Endpoints", &empty)[1], "<none>");
 }
+
+#[test]
+fn endpoint_slices_list_ports_and_addresses() {
+    let slice = json!({
+        "metadata": {"name": "web-x7k2p", "creationTimestamp": ago(300)},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "metrics", "port": 9100, "protocol": "TCP"}],
+        "endpoints": [
+            {"addresses": ["10.244.1.7"], "conditions": {"ready": true}},
+            {"addresses": ["10.244.1.8"], "conditions": {"ready": false}},
+            {"addresses": ["10.244.2.3"]},
+            {"addresses": ["10.244.2.4"]}
+        ]
+    });
+    assert_eq!(
+        row("EndpointSlice", &slice),
+        [
+            "web-x7k2p",
+            "IPv4",
+            "8080,9100",
+            "10.244.1.7,10.244.1.8,10.244.2.3 + 1 more...",
+            "5m"
+        ]
+    );
+}
+
+#[test]
+fn endpoint_slice_placeholders_and_port_ranges() {
+    let placeholder =
+        json!({"metadata": {"name": "idle-abcde"}, "addressType": "IPv4", "endpoints": null});
+    assert_eq!(
+        row("EndpointSlice", &placeholder)[1..4],
+        ["IPv4", "<unset>", "<unset>"]
+    );
+    let all_ports = json!({"metadata": {"name": "any"}, "addressType": "FQDN",
+        "ports": [{"name": "web"}, {}, {"port": 1}, {"port": 2}, {"port": 3}],
+        "endpoints": [{"addresses": ["db.example.com"]}]});
+    assert_eq!(
+        row("EndpointSlice", &all_ports)[1..4],
+        ["FQDN", "web,*,1 + 2 more...", "db.example.com"]
+    );
+}

@@ -129,7 +129,7 @@ async fn a_silent_manager_is_replaced_by_the_next_ready_one_and_its_watch_ends()
 
     let services: Api<Service> = Api::default_namespaced(managers.client());
     let mut events = services
-        .watch(&WatchParams::default(), "0")
+        .watch(&WatchParams::default().fields("metadata.name=s1"), "0")
         .await
         .unwrap()
         .boxed();
@@ -156,7 +156,10 @@ async fn a_silent_manager_is_replaced_by_the_next_ready_one_and_its_watch_ends()
         .await
         .expect("the watch on the silent manager still hangs after the failover");
     assert!(matches!(ended, None | Some(Err(_))), "{ended:?}");
-    let listed = services.list(&ListParams::default()).await.unwrap();
+    let listed = services
+        .list(&ListParams::default().fields("metadata.name=s1"))
+        .await
+        .unwrap();
     assert_eq!(listed.items[0].metadata.name.as_deref(), Some("s1"));
     assert_eq!(managers.check(0).await, 0, "the new manager is kept");
 }
@@ -171,7 +174,7 @@ async fn renewal_keeps_a_watch_in_flight_and_failover_ends_it() {
         .unwrap();
     let services: Api<Service> = Api::default_namespaced(managers.client());
     let mut events = services
-        .watch(&WatchParams::default(), "0")
+        .watch(&WatchParams::default().fields("metadata.name=s1"), "0")
         .await
         .unwrap()
         .boxed();
@@ -196,7 +199,7 @@ async fn renewal_keeps_a_watch_in_flight_and_failover_ends_it() {
     assert!(matches!(ended, None | Some(Err(_))), "{ended:?}");
     assert_eq!(
         services
-            .list(&ListParams::default())
+            .list(&ListParams::default().fields("metadata.name=s1"))
             .await
             .unwrap()
             .items
@@ -223,7 +226,10 @@ async fn a_restart_while_the_joined_manager_is_stopped_uses_a_saved_one() {
         .unwrap();
     assert_eq!(managers.current(), b);
     let services: Api<Service> = Api::default_namespaced(managers.client());
-    services.list(&ListParams::default()).await.unwrap();
+    services
+        .list(&ListParams::default().fields("metadata.name=s1"))
+        .await
+        .unwrap();
     assert_eq!(
         load(&path).unwrap(),
         saved,
