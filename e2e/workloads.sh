@@ -23,11 +23,16 @@ echo "apply -> 3 Running: $(ms "$t0") ms"
 out=$(k get pods -o wide)
 node=$(k get nodes -o jsonpath='{.items[0].metadata.name}')
 assert_contains "$out" "$node" "get pods -o wide shows the node"
-assert_contains "$out" "172." "get pods -o wide shows pod IPs"
+cidr=$(k get node "$node" -o jsonpath='{.spec.podCIDR}')
+[ -n "$cidr" ] || fail "node $node has no pod CIDR"
+assert_contains "$out" "${cidr%.*}." "get pods -o wide shows pod IPs from the node's pod CIDR $cidr"
 for ip in $(k get pods -l app=nginx -o jsonpath='{.items[*].status.podIP}'); do
   curl -sf --max-time 5 "http://$ip/" | grep -qi nginx || fail "nginx does not answer on pod IP $ip"
 done
-ok "3 nginx pods Running and serving on their pod IPs"
+ok "3 nginx pods Running and serving on their pod IPs (from $cidr)"
+vip=$(k get svc nginx-service -o jsonpath='{.spec.clusterIP}')
+eventually 10 sh -c "curl -sf --max-time 2 http://$vip/ | grep -qi nginx"
+ok "nginx-service answers on its cluster IP $vip from the host"
 
 # 2a. docker kill one container: it restarts and serves again.
 pod=$(k get pods -l app=nginx -o jsonpath='{.items[0].metadata.name}')

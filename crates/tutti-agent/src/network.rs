@@ -232,32 +232,42 @@ pub fn peer_routes(nodes: &[Arc<Node>], me: &str, my_ip: &str) -> BTreeMap<Cidr,
 async fn keep_routes(client: kube::Client, me: String, my_ip: String) {
     let nodes: Api<Node> = Api::all(client);
     let (store, writer) = reflector::store::<Node>();
-    let stream = reflector(writer, watcher(nodes, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    let mut stream = std::pin::pin!(stream);
+    // The watch is driven by a task of its own: the reflector's store only fills while its
+    // stream is polled, so waiting for it here must not stop the polling.
+    let (changed, mut change) = tokio::sync::mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        let stream = reflector(writer, watcher(nodes, watcher::Config::default()))
+            .default_backoff()
+            .touched_objects();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                // A full channel already holds a wake-up: nothing is lost.
+                Ok(_) => drop(changed.try_send(())),
+                Err(e) => warn!(error = %e, "watching nodes for routes failed"),
+            }
+        }
+    });
+    if store.wait_until_ready().await.is_err() {
+        return;
+    }
     let mut applied: Option<BTreeMap<Cidr, Ipv4Addr>> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
+        let desired = peer_routes(&store.state(), &me, &my_ip);
+        if applied.as_ref() != Some(&desired) {
+            match host::sync_routes(&desired).await {
+                Ok(_) => applied = Some(desired),
+                Err(e) => warn!(error = %e, "updating pod network routes failed"),
+            }
+        }
         tokio::select! {
-            event = stream.next() => match event {
-                Some(Ok(_)) => {}
-                Some(Err(e)) => { warn!(error = %e, "watching nodes for routes failed"); continue; }
-                None => return,
+            woke = change.recv() => if woke.is_none() {
+                warn!("the node watch ended: pod network routes are no longer kept");
+                return;
             },
             // Re-check now and then: someone may have removed a route by hand.
             _ = tick.tick() => applied = None,
-        }
-        if store.wait_until_ready().await.is_err() {
-            continue;
-        }
-        let desired = peer_routes(&store.state(), &me, &my_ip);
-        if applied.as_ref() == Some(&desired) {
-            continue;
-        }
-        match host::sync_routes(&desired).await {
-            Ok(_) => applied = Some(desired),
-            Err(e) => warn!(error = %e, "updating pod network routes failed"),
         }
     }
 }
