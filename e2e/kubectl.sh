@@ -76,6 +76,23 @@ assert_contains "$out" "deployment.apps/vote created" "voting app"
 assert_contains "$out" "service/db created" "voting app"
 ok "guestbook and voting-app apply unchanged"
 
+# Server-side apply: a field dropped from the manifest goes; another manager's value conflicts.
+ssa() { # ssa <data yaml> [kubectl flags]
+  local data=$1; shift
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa}\ndata: %s\n' "$data" | k apply --server-side "$@" -f -
+}
+ssa '{k: one, j: x}' >/dev/null
+ssa '{k: one}' >/dev/null
+out=$(k get configmap ssa -o jsonpath='{.data}')
+[ "$out" = '{"k":"one"}' ] || fail "server-side apply without j: data is $out"
+out=$(ssa '{k: two}' --field-manager=other 2>&1 || true)
+assert_contains "$out" 'conflict with "kubectl"' "server-side apply by another manager"
+[ "$(k get configmap ssa -o jsonpath='{.data.k}')" = one ] || fail "a refused apply changed the object"
+ssa '{k: two}' --field-manager=other --force-conflicts >/dev/null
+[ "$(k get configmap ssa -o jsonpath='{.data.k}')" = two ] || fail "--force-conflicts did not take the field"
+k delete configmap ssa >/dev/null
+ok "kubectl apply --server-side: dropped fields removed, conflicts refused, --force-conflicts"
+
 # Invalid manifests: refused with the field path, nothing stored.
 cat >"$WORK/bad.yaml" <<'YAML'
 apiVersion: apps/v1

@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn pod(name: &str, labels: serde_json::Value) -> Pod {
     serde_json::from_value(json!({
@@ -275,6 +275,76 @@ async fn server_side_apply_creates_then_updates() {
         third.metadata.resource_version,
         second.metadata.resource_version
     );
+}
+
+#[tokio::test]
+async fn server_side_apply_removes_dropped_fields_and_refuses_conflicts() {
+    let srv = TestServer::start().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(srv.client().await);
+    let cm = |data: Value, labels: Value| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "ssa", "labels": labels}, "data": data})
+    };
+    let alice = PatchParams::apply("alice");
+    cms.patch(
+        "ssa",
+        &alice,
+        &Patch::Apply(cm(json!({"k": "one", "j": "x"}), json!({"a": "b"}))),
+    )
+    .await
+    .unwrap();
+    // Re-applied without `j` and the label: both go, as with kubectl against Kubernetes.
+    let got = cms
+        .patch(
+            "ssa",
+            &alice,
+            &Patch::Apply(cm(json!({"k": "one"}), json!({}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.data.unwrap().keys().collect::<Vec<_>>(), vec!["k"]);
+    assert!(got.metadata.labels.unwrap_or_default().is_empty());
+    // Another applier setting alice's field to another value conflicts, naming both.
+    let bob = PatchParams::apply("bob");
+    let err = cms
+        .patch(
+            "ssa",
+            &bob,
+            &Patch::Apply(cm(json!({"k": "two"}), json!({}))),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert!(
+                s.message.contains("conflict with \"alice\": .data.k"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected a 409, got {other}"),
+    }
+    assert_eq!(cms.get("ssa").await.unwrap().data.unwrap()["k"], "one");
+    // Forced, bob takes the field over; alice dropping it later no longer removes it.
+    cms.patch(
+        "ssa",
+        &bob.clone().force(),
+        &Patch::Apply(cm(json!({"k": "two"}), json!({}))),
+    )
+    .await
+    .unwrap();
+    let got = cms
+        .patch(
+            "ssa",
+            &alice,
+            &Patch::Apply(cm(json!({"other": "1"}), json!({}))),
+        )
+        .await
+        .unwrap();
+    let data = got.data.unwrap();
+    assert_eq!(data["k"], "two");
+    assert_eq!(data["other"], "1");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+pub mod ownership;
 mod schema;
 mod strategic;
 

@@ -95,7 +95,7 @@ pub async fn create_object(
             Plan::default()
         };
         if let Some(m) = &opts.field_manager {
-            set_managed_fields(&mut obj, m, "Update");
+            set_managed_fields(&mut obj, m, "Update", serde_json::json!({}));
         }
         if opts.dry_run {
             return Ok(Written {
@@ -128,7 +128,7 @@ pub async fn create_object(
 }
 
 /// Record (minimally) which manager last wrote the object, as Kubernetes' managedFields.
-pub fn set_managed_fields(obj: &mut Value, manager: &str, operation: &str) {
+pub fn set_managed_fields(obj: &mut Value, manager: &str, operation: &str, fields: Value) {
     let api_version = obj.get("apiVersion").cloned().unwrap_or_default();
     let entry = serde_json::json!({
         "manager": manager,
@@ -136,7 +136,7 @@ pub fn set_managed_fields(obj: &mut Value, manager: &str, operation: &str) {
         "apiVersion": api_version,
         "time": objects::now_rfc3339(),
         "fieldsType": "FieldsV1",
-        "fieldsV1": {},
+        "fieldsV1": fields,
     });
     let meta = objects::metadata_mut(obj);
     let mut list: Vec<Value> = meta
