@@ -233,21 +233,24 @@ pub fn compare_for_deletion(
     if rank_a != rank_b {
         return rank_b.cmp(&rank_a);
     }
+    // Every step compares a key of each pod alone, so the order is total (sorting panics
+    // otherwise): times in the same age bucket are equal here, and only the last step
+    // tells pods apart by uid.
     if ready_a && ready_b {
-        let (ta, tb) = (ready_since(a), ready_since(b));
-        if ta != tb {
-            return newer_first(ta, tb, a, b, now);
+        let by_ready = newer_first(ready_since(a), ready_since(b), now);
+        if by_ready != Ordering::Equal {
+            return by_ready;
         }
     }
     let by_restarts = max_restarts(b).cmp(&max_restarts(a));
     if by_restarts != Ordering::Equal {
         return by_restarts;
     }
-    let (ca, cb) = (created(a), created(b));
-    if ca != cb {
-        return newer_first(ca, cb, a, b, now);
+    let by_age = newer_first(created(a), created(b), now);
+    if by_age != Ordering::Equal {
+        return by_age;
     }
-    Ordering::Equal
+    a.metadata.uid.cmp(&b.metadata.uid)
 }
 
 fn node_name(pod: &Pod) -> &str {
@@ -292,24 +295,12 @@ fn created(pod: &Pod) -> Option<Timestamp> {
 /// Kubernetes' `LogarithmicScaleDown`: a missing time goes first; otherwise times are
 /// compared by the power-of-two bucket of their age, the younger bucket first, and pods in
 /// the same bucket by uid (so the choice is spread rather than always the very newest).
-fn newer_first(
-    ta: Option<Timestamp>,
-    tb: Option<Timestamp>,
-    a: &Pod,
-    b: &Pod,
-    now: Timestamp,
-) -> Ordering {
+fn newer_first(ta: Option<Timestamp>, tb: Option<Timestamp>, now: Timestamp) -> Ordering {
     match (ta, tb) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Less,
         (Some(_), None) => Ordering::Greater,
-        (Some(ta), Some(tb)) => {
-            let by_bucket = age_bucket(ta, now).cmp(&age_bucket(tb, now));
-            if by_bucket != Ordering::Equal {
-                return by_bucket;
-            }
-            a.metadata.uid.cmp(&b.metadata.uid)
-        }
+        (Some(ta), Some(tb)) => age_bucket(ta, now).cmp(&age_bucket(tb, now)),
     }
 }
 
