@@ -22,6 +22,8 @@ pub enum AgentError {
         driver: &'static str,
         source: RuntimeError,
     },
+    #[error("hollow nodes: {0}")]
+    Hollow(String),
     #[error("could not encode {what}: {source}")]
     Encode {
         what: &'static str,

@@ -24,6 +24,7 @@
 pub mod adopt;
 pub mod config;
 pub mod error;
+pub mod hollow;
 pub mod kubetime;
 pub mod lease;
 pub mod logs;

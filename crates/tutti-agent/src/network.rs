@@ -204,7 +204,12 @@ async fn serve_services(client: kube::Client, net: NetworkConfig, cluster_domain
 pub fn peer_routes(nodes: &[Arc<Node>], me: &str, my_ip: &str) -> BTreeMap<Cidr, Ipv4Addr> {
     let mut routes = BTreeMap::new();
     for node in nodes {
-        if node.metadata.name.as_deref() == Some(me) {
+        let hollow = node
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(crate::hollow::HOLLOW_LABEL));
+        if node.metadata.name.as_deref() == Some(me) || hollow {
             continue;
         }
         let Some(cidr) = node

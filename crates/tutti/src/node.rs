@@ -196,6 +196,30 @@ pub struct AgentArgs {
     tls_dir: Option<PathBuf>,
     #[command(flatten)]
     network: NetworkArgs,
+    #[command(flatten)]
+    hollow: HollowArgs,
+}
+
+/// Simulated nodes for measuring the control plane (no containers run).
+#[derive(clap::Args)]
+pub struct HollowArgs {
+    /// Run N hollow nodes in this process instead of a real agent: each registers a Node,
+    /// renews its Lease and reports the pods bound to it Running without running anything.
+    /// Needs a kubeconfig that may act for every node (the admin one).
+    #[arg(long, value_name = "N")]
+    hollow: Option<usize>,
+    /// Hollow node names are <prefix><index>.
+    #[arg(long, default_value = "hollow-", requires = "hollow")]
+    hollow_prefix: String,
+    /// CPU capacity of each hollow node.
+    #[arg(long, default_value = "8", requires = "hollow")]
+    hollow_cpu: String,
+    /// Memory capacity of each hollow node.
+    #[arg(long, default_value = "32Gi", requires = "hollow")]
+    hollow_memory: String,
+    /// Pod capacity of each hollow node.
+    #[arg(long, default_value_t = 110, requires = "hollow")]
+    hollow_pods: u32,
 }
 
 pub async fn run_agent(args: AgentArgs, kubeconfig: Option<PathBuf>) -> anyhow::Result<()> {
@@ -206,6 +230,19 @@ pub async fn run_agent(args: AgentArgs, kubeconfig: Option<PathBuf>) -> anyhow::
         .with_context(|| format!("reading {}", path.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     let client = kube::Client::try_from(config)?;
+    if let Some(count) = args.hollow.hollow {
+        let cfg = tutti_agent::hollow::HollowConfig {
+            count,
+            prefix: args.hollow.hollow_prefix,
+            cpu: args.hollow.hollow_cpu,
+            memory: args.hollow.hollow_memory,
+            pods: args.hollow.hollow_pods,
+            ..Default::default()
+        };
+        println!("tutti: starting {count} hollow nodes ({}0 ...)", cfg.prefix);
+        tutti_agent::hollow::run(client, cfg).await?;
+        return Ok(());
+    }
     let tls = match &args.tls_dir {
         Some(dir) => Some(read_tls(dir)?),
         None => None,

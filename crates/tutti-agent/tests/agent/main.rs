@@ -2,6 +2,7 @@
 //! with the real process driver.
 
 mod fake;
+mod hollow;
 mod lifecycle;
 mod logs;
 mod node;

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Scheduler placement core: pods/s and per-pod latency p50/p99 placing 10,000 pods one at a
+# time on 500 / 5,000 / 15,000-node snapshots (fit + nodeSelector + taints; anti-affinity +
+# topology spread), single-threaded, fixed seed.
+# Usage: bench/scheduler.sh [--quick]      Results: bench/results/scheduler.json and a table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=()
+[ "${1:-}" = "--quick" ] && quick=(--quick)
+mkdir -p bench/results
+echo "== building (release)"
+cargo build --release -q -p tutti-scheduler --example sched_bench
+echo "== placement core (one thread)"
+./target/release/examples/sched_bench "${quick[@]}" --json bench/results/scheduler.json
