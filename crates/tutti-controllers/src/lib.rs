@@ -27,6 +27,7 @@ pub mod pod_creation;
 pub mod pods;
 pub mod replicaset;
 pub mod service_lb;
+pub mod supervise;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;

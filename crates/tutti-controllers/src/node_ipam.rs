@@ -138,7 +138,7 @@ pub fn spawn(client: kube::Client, config: &ControllerConfig) {
         allocating: tokio::sync::Mutex::new(()),
         backoff: ErrorBackoff::default(),
     });
-    tokio::spawn(run(ctx));
+    crate::supervise::supervise("node-ipam", move || run(ctx.clone()));
 }
 
 async fn run(ctx: Arc<Context>) {

@@ -38,7 +38,7 @@ struct Context {
 
 /// Start the controller on the current tokio runtime.
 pub fn spawn(client: kube::Client) {
-    tokio::spawn(run(client));
+    crate::supervise::supervise("service-lb", move || run(client.clone()));
 }
 
 async fn run(client: kube::Client) {

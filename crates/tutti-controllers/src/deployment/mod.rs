@@ -75,7 +75,7 @@ pub(crate) struct Context {
 
 /// Start the controller on the current tokio runtime.
 pub fn spawn(client: kube::Client) {
-    tokio::spawn(run(client));
+    crate::supervise::supervise("deployment", move || run(client.clone()));
 }
 
 async fn run(client: kube::Client) {

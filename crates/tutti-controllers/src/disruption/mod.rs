@@ -53,7 +53,7 @@ struct Context {
 
 /// Start the controller on the current tokio runtime.
 pub fn spawn(client: kube::Client) {
-    tokio::spawn(run(client));
+    crate::supervise::supervise("disruption", move || run(client.clone()));
 }
 
 async fn run(client: kube::Client) {

@@ -90,7 +90,8 @@ struct Membership {
 
 /// Start the controller (and its deletion watch) on the current tokio runtime.
 pub fn spawn(client: kube::Client) {
-    tokio::spawn(run(client.clone()));
+    let endpoints_client = client.clone();
+    crate::supervise::supervise("endpoints", move || run(endpoints_client.clone()));
     cleanup::spawn(client);
 }
 

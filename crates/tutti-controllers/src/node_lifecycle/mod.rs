@@ -53,7 +53,9 @@ pub enum Error {
 
 /// Start the controller on the current runtime.
 pub fn spawn(client: kube::Client, config: ControllerConfig) {
-    tokio::spawn(run(client, config));
+    crate::supervise::supervise("node-lifecycle", move || {
+        run(client.clone(), config.clone())
+    });
 }
 
 async fn run(client: kube::Client, config: ControllerConfig) {

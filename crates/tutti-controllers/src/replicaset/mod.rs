@@ -70,7 +70,7 @@ pub(crate) struct Context {
 
 /// Start the controller on the current tokio runtime.
 pub fn spawn(client: kube::Client) {
-    tokio::spawn(run(client));
+    crate::supervise::supervise("replicaset", move || run(client.clone()));
 }
 
 async fn run(client: kube::Client) {
