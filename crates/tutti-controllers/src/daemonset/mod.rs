@@ -64,8 +64,12 @@ struct Context {
     nodes: Store<Node>,
 }
 
-/// Start the controller on the current runtime.
+/// Start the controller on the current runtime (started again if a reconcile panics).
 pub fn spawn(client: kube::Client) {
+    crate::supervise::supervise("daemonset", move || run(client.clone()));
+}
+
+async fn run(client: kube::Client) {
     let (nodes, node_events) = node_changes(Api::all(client.clone()));
     let ctx = Arc::new(Context {
         backoff: ErrorBackoff::default(),
@@ -81,7 +85,7 @@ pub fn spawn(client: kube::Client) {
     .reconcile_all_on(node_events)
     .run(reconcile, error_policy, ctx)
     .for_each(|_| async {});
-    tokio::spawn(controller);
+    controller.await;
 }
 
 /// A node cache, and a stream that ticks when a node that matters for placement changed:

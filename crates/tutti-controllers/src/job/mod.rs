@@ -56,8 +56,12 @@ struct Context {
     backoff: ErrorBackoff,
 }
 
-/// Start the controller on the current runtime.
+/// Start the controller on the current runtime (started again if a reconcile panics).
 pub fn spawn(client: kube::Client) {
+    crate::supervise::supervise("job", move || run(client.clone()));
+}
+
+async fn run(client: kube::Client) {
     let ctx = Arc::new(Context {
         backoff: ErrorBackoff::default(),
         recorder: Recorder::new(client.clone(), "job-controller"),
@@ -67,7 +71,7 @@ pub fn spawn(client: kube::Client) {
         .owns(Api::<Pod>::all(client), watcher::Config::default())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {});
-    tokio::spawn(controller);
+    controller.await;
 }
 
 fn key(job: &Job) -> String {
