@@ -2,7 +2,7 @@
 //! on it — updated incrementally from watch events and from the scheduler's own decisions
 //! (`assume`), so that no decision rebuilds anything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -47,7 +47,10 @@ pub struct Snapshot {
     orphans: HashMap<Arc<str>, Vec<Arc<PodInfo>>>,
     /// How many nodes hold each image.
     image_nodes: HashMap<String, u32>,
-    anti_affinity_pods: usize,
+    /// Nodes (known or not yet) holding placed pods with required anti-affinity, and how
+    /// many: so that finding them costs what they hold, not a walk over every node (which
+    /// every pod's InterPodAffinity check asks for once any such pod is placed).
+    anti_affinity_nodes: BTreeMap<Arc<str>, u32>,
 }
 
 impl Snapshot {
@@ -93,11 +96,11 @@ impl Snapshot {
     }
 
     /// Placed pods with required anti-affinity terms, with their nodes.
+    /// Nodes come in name order, as from [`Snapshot::nodes`].
     pub fn anti_affinity_pods(&self) -> impl Iterator<Item = (&NodeInfo, &PodInfo)> {
-        let any = self.anti_affinity_pods > 0;
-        self.nodes
-            .iter()
-            .filter(move |n| any && n.anti_affinity_pods > 0)
+        self.anti_affinity_nodes
+            .keys()
+            .filter_map(|name| self.index.get(name).map(|&i| &self.nodes[i]))
             .flat_map(|n| {
                 n.pods
                     .iter()
@@ -206,8 +209,13 @@ impl Snapshot {
         let Some(placement) = self.pods.remove(key) else {
             return PodChange::Unchanged;
         };
-        if !placement.pod.required_anti_affinity.is_empty() {
-            self.anti_affinity_pods = self.anti_affinity_pods.saturating_sub(1);
+        if !placement.pod.required_anti_affinity.is_empty()
+            && let Some(n) = self.anti_affinity_nodes.get_mut(&placement.node)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.anti_affinity_nodes.remove(&placement.node);
+            }
         }
         match self.index.get(&placement.node) {
             Some(&i) => {
@@ -252,7 +260,7 @@ impl Snapshot {
             None => node.into(),
         };
         if !pod.required_anti_affinity.is_empty() {
-            self.anti_affinity_pods += 1;
+            *self.anti_affinity_nodes.entry(node.clone()).or_default() += 1;
         }
         self.pods.insert(
             pod.key.clone(),
@@ -327,6 +335,42 @@ mod tests {
         s.remove_node("late");
         s.upsert_node(&NodeBuilder::new("late").cpu("4").build());
         assert_eq!(s.node("late").map(|n| n.requested.milli_cpu), Some(1000));
+    }
+
+    #[test]
+    fn anti_affinity_pods_follow_placements_and_nodes() {
+        let mut s = Snapshot::new();
+        for name in ["c", "a", "b"] {
+            s.upsert_node(&NodeBuilder::new(name).build());
+        }
+        let anti = |name: &str, node: &str| {
+            PodBuilder::new(name)
+                .anti_affinity("app", "db", "kubernetes.io/hostname")
+                .node_name(node)
+                .build()
+        };
+        let listed = |s: &Snapshot| -> Vec<String> {
+            s.anti_affinity_pods()
+                .map(|(n, p)| format!("{}:{}", n.name, p.key))
+                .collect()
+        };
+        assert!(listed(&s).is_empty());
+        s.upsert_pod(&anti("x", "c"));
+        s.upsert_pod(&anti("y", "a"));
+        s.upsert_pod(&PodBuilder::new("plain").node_name("b").build());
+        assert_eq!(listed(&s), ["a:default/y", "c:default/x"]);
+        // A node that goes away hides its pods until it is back.
+        s.remove_node("c");
+        assert_eq!(listed(&s), ["a:default/y"]);
+        s.upsert_node(&NodeBuilder::new("c").build());
+        assert_eq!(listed(&s), ["a:default/y", "c:default/x"]);
+        s.remove_pod("default/y");
+        assert_eq!(listed(&s), ["c:default/x"]);
+        // Assumed, then forgotten.
+        assert!(s.assume(info(&anti("z", "b")), "b"));
+        assert_eq!(listed(&s), ["b:default/z", "c:default/x"]);
+        s.forget("default/z");
+        assert_eq!(listed(&s), ["c:default/x"]);
     }
 
     #[test]
