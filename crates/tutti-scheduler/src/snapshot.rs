@@ -2,7 +2,7 @@
 //! on it — updated incrementally from watch events and from the scheduler's own decisions
 //! (`assume`), so that no decision rebuilds anything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -47,10 +47,7 @@ pub struct Snapshot {
     orphans: HashMap<Arc<str>, Vec<Arc<PodInfo>>>,
     /// How many nodes hold each image.
     image_nodes: HashMap<String, u32>,
-    /// Nodes (known or not yet) holding placed pods with required anti-affinity, and how
-    /// many: so that finding them costs what they hold, not a walk over every node (which
-    /// every pod's InterPodAffinity check asks for once any such pod is placed).
-    anti_affinity_nodes: BTreeMap<Arc<str>, u32>,
+    anti_affinity_pods: usize,
 }
 
 impl Snapshot {
@@ -96,11 +93,11 @@ impl Snapshot {
     }
 
     /// Placed pods with required anti-affinity terms, with their nodes.
-    /// Nodes come in name order, as from [`Snapshot::nodes`].
     pub fn anti_affinity_pods(&self) -> impl Iterator<Item = (&NodeInfo, &PodInfo)> {
-        self.anti_affinity_nodes
-            .keys()
-            .filter_map(|name| self.index.get(name).map(|&i| &self.nodes[i]))
+        let any = self.anti_affinity_pods > 0;
+        self.nodes
+            .iter()
+            .filter(move |n| any && n.anti_affinity_pods > 0)
             .flat_map(|n| {
                 n.pods
                     .iter()
@@ -209,13 +206,8 @@ impl Snapshot {
         let Some(placement) = self.pods.remove(key) else {
             return PodChange::Unchanged;
         };
-        if !placement.pod.required_anti_affinity.is_empty()
-            && let Some(n) = self.anti_affinity_nodes.get_mut(&placement.node)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.anti_affinity_nodes.remove(&placement.node);
-            }
+        if !placement.pod.required_anti_affinity.is_empty() {
+            self.anti_affinity_pods = self.anti_affinity_pods.saturating_sub(1);
         }
         match self.index.get(&placement.node) {
             Some(&i) => {
@@ -260,7 +252,7 @@ impl Snapshot {
             None => node.into(),
         };
         if !pod.required_anti_affinity.is_empty() {
-            *self.anti_affinity_nodes.entry(node.clone()).or_default() += 1;
+            self.anti_affinity_pods += 1;
         }
         self.pods.insert(
             pod.key.clone(),
