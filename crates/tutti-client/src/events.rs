@@ -109,8 +109,11 @@ impl Recorder {
                 return Ok(());
             }
         }
+        // Events recorded at once (a batch of pod creations) must not share a name: the
+        // clock's nanoseconds plus a per-process sequence.
+        let seq = NAME_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff;
         let name = format!(
-            "{}.{:x}",
+            "{}.{:x}{seq:04x}",
             regarding.name.as_deref().unwrap_or("unknown"),
             now.as_nanosecond() as u128 & 0xffff_ffff_ffff_ffff
         );
@@ -147,6 +150,9 @@ impl Recorder {
         Ok(())
     }
 }
+
+/// Makes Event names unique within the process (see `try_publish`).
+static NAME_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// An ObjectReference to any object kube-rs knows the type of.
 pub fn reference<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {

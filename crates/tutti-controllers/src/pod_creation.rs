@@ -36,25 +36,33 @@ pub async fn create_in_batches(
         let (now, later) = rest.split_at(batch);
         let results = join_all(now.iter().map(|p| api.create(&pp, p))).await;
         let mut failure = None;
+        let mut events = Vec::with_capacity(results.len());
         for result in results {
             match result {
                 Ok(created) => {
-                    let msg = format!("Created pod: {}", created.name_any());
                     tracing::debug!(owner = ?owner.name, pod = %created.name_any(), "created pod");
-                    recorder
-                        .publish(owner, EventType::Normal, "SuccessfulCreate", &msg)
-                        .await;
+                    let msg = format!("Created pod: {}", created.name_any());
+                    events.push((EventType::Normal, "SuccessfulCreate", msg));
                 }
                 Err(e) => {
                     tracing::warn!(owner = ?owner.name, error = %e, "creating a pod failed");
-                    let msg = format!("Error creating: {e}");
-                    recorder
-                        .publish(owner, EventType::Warning, "FailedCreate", &msg)
-                        .await;
+                    events.push((
+                        EventType::Warning,
+                        "FailedCreate",
+                        format!("Error creating: {e}"),
+                    ));
                     failure.get_or_insert(e);
                 }
             }
         }
+        // The batch's Events are written together (they share the store's group commit);
+        // one after the other they cost more than the creates (500 pods: ~4 s of 4.4 s).
+        join_all(
+            events
+                .iter()
+                .map(|(kind, reason, msg)| recorder.publish(owner, *kind, reason, msg)),
+        )
+        .await;
         if let Some(e) = failure {
             return Err(e);
         }
