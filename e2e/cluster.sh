@@ -179,7 +179,12 @@ ip link set tt-a1 up
 waitv 90 -eq 0 sh -c "docker ps -q --filter label=io.tutti.node=a1 --filter label=io.tutti.container-name=nginx | wc -l"
 waitv 30 -eq 6 count_pods app=nginx
 waitv 30 -eq 6 running app=nginx
-[ "$(docker ps -q --filter label=io.tutti.container-name=nginx | wc -l)" -eq 6 ] || fail "not exactly 6 nginx containers after heal"
+nginx_containers() { docker ps -q --filter label=io.tutti.container-name=nginx | wc -l; }
+if ! (waitv 30 -eq 6 nginx_containers); then
+  docker ps --filter label=io.tutti.container-name=nginx --format '{{.Names}} {{.Status}} {{.Label "io.tutti.node"}} {{.Label "io.tutti.pod-name"}}' >&2
+  kubectl get pods -l app=nginx -o wide >&2
+  fail "not exactly 6 nginx containers after heal"
+fi
 ok "healed: exactly 6 replicas, a1's stale containers stopped"
 
 step "4. kill -9 agent a2 and restart it"
