@@ -162,26 +162,26 @@ fn server_side_apply(
     for path in &plan.removed {
         ownership::remove_at(&mut new, path);
     }
-    // Forced: the fields move to this manager.
-    let mut entries = entries;
-    for c in &plan.conflicts {
-        for e in entries
-            .iter_mut()
-            .filter(|e| is_apply(e) && e["manager"] == c.manager.as_str())
-        {
-            let mut set = FieldSet::from_fields_v1(&e["fieldsV1"]);
-            set.paths.remove(&c.path);
-            e["fieldsV1"] = set.to_fields_v1();
+    // Forced: the fields move to this manager (`new` otherwise keeps the old entries).
+    if !plan.conflicts.is_empty() {
+        let mut entries = entries;
+        for c in &plan.conflicts {
+            for e in entries
+                .iter_mut()
+                .filter(|e| is_apply(e) && e["manager"] == c.manager.as_str())
+            {
+                let mut set = FieldSet::from_fields_v1(&e["fieldsV1"]);
+                set.paths.remove(&c.path);
+                e["fieldsV1"] = set.to_fields_v1();
+            }
         }
+        objects::metadata_mut(&mut new).insert("managedFields".into(), Value::Array(entries));
     }
-    objects::metadata_mut(&mut new).insert("managedFields".into(), Value::Array(entries));
     let before = owners.get(manager).cloned().unwrap_or_default();
     // Record the manager only when the apply changes something: a no-op apply must not
     // write (and bump resourceVersion) just to refresh a timestamp.
     if without_managed_fields(&new) != without_managed_fields(old) || before != plan.owned {
         set_managed_fields(&mut new, manager, "Apply", plan.owned.to_fields_v1());
-    } else if let Some(m) = old.pointer("/metadata/managedFields") {
-        objects::metadata_mut(&mut new).insert("managedFields".into(), m.clone());
     }
     Ok(new)
 }
