@@ -27,8 +27,8 @@
 # The Swarm is initialised here (after leaving any previous one) and left at the end.
 #
 # Writes bench/results/swarm.json (medians, min, max and every run). Needs root and kubectl.
-# Usage: bench/swarm.sh [--quick]    full: N = 10 50 100, 3 runs each (≈10 min on 2 cores);
-#                                    quick: N = 10, 1 run (under a minute after the builds).
+# Usage: bench/swarm.sh [--quick]    full: N = 10 50 100, 3 runs each (7 min on 2 busy cores);
+#                                    quick: N = 10, 1 run (30 s after the builds).
 # Environment: SKIP_BUILD=1 (use target/release/tutti as it is), SWARM_BENCH_SIZES="10 20",
 # SWARM_BENCH_RUNS=2, SWARM_BENCH_TIMEOUT=300 (seconds per wait), TUTTI_LOG=warn.
 set -euo pipefail
