@@ -6,7 +6,8 @@
 # Usage: bench/all.sh [--quick]
 #   --quick   smoke run: every script with --quick, then `report.py --check`, which only
 #             verifies that every result renders; docs/ is left alone.
-# Environment: BENCH_PROFILE (default release), the cargo profile the scripts build with.
+# Environment: BENCH_PROFILE (default release), the cargo profile the scripts build with;
+#             a debug build's numbers are not published either (report.py --check).
 # Exits non-zero if any script or the report failed; the summary says which. A script that
 # failed leaves its previous results (if any) in place: the date under each table says when
 # they were measured.
@@ -45,12 +46,15 @@ for name in run scheduler cluster services swarm; do
   fi
 done
 
-echo "=== python3 bench/report.py ${quick[*]:+--check}"
-if [ ${#quick[@]} -gt 0 ]; then
-  python3 bench/report.py --check
+report=(python3 bench/report.py)
+case "$BENCH_PROFILE" in debug | dev) debug=1 ;; *) debug=0 ;; esac
+if [ ${#quick[@]} -gt 0 ] || [ "$debug" = 1 ]; then
+  report+=(--check)
+  echo "=== ${report[*]} (${quick[*]:-BENCH_PROFILE=$BENCH_PROFILE}: docs/benchmarks.md left alone)"
 else
-  python3 bench/report.py
+  echo "=== ${report[*]}"
 fi
+"${report[@]}"
 rc=$?
 if [ "$rc" = 0 ]; then
   summary+=("ok       bench/report.py")
