@@ -455,7 +455,7 @@ def render_api_footprint(res: dict[str, Result]) -> Rendered:
             rows.append(["idle CPU of `tutti dev`", f"{num(idle_cpu * 100, 1)}% of a core"])
         binary = get(d, "binary_bytes", optional=True)
         if binary is not None:
-            rows.append(["`tutti` binary (as built, not stripped)", f"{num(binary / 1048576, 1)} MiB"])
+            rows.append(["`tutti` binary, as built (release strips symbols)", f"{num(binary / 1048576, 1)} MiB"])
     except (KeyError, TypeError) as e:
         raise field_error(r, e) from e
     text = "\n\n".join([table(["what", "measured"], "lr", rows), machine_line(r, machine(d))])
