@@ -53,6 +53,16 @@ pub struct NodeInfo {
     pub anti_affinity_pods: u32,
 }
 
+/// What replacing a node's own fields changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NodeUpdate {
+    /// Something that can make a pod fit changed (see [`NodeInfo::set_node`]).
+    pub changed: bool,
+    /// Labels or taints changed: the node may be in other topology domains, or count for other
+    /// pods' spreading, than before.
+    pub topology: bool,
+}
+
 impl NodeInfo {
     /// A node with nothing placed on it.
     pub fn from_node(node: &Node) -> NodeInfo {
@@ -78,6 +88,17 @@ impl NodeInfo {
     /// Replaces the node's own fields (not its pods). Returns whether anything that can make a
     /// pod fit changed (labels, taints, readiness, allocatable, cordon), not e.g. image lists.
     pub fn set_node(&mut self, node: &Node) -> bool {
+        self.set_node_with(node, |_| {}).changed
+    }
+
+    /// As [`NodeInfo::set_node`], and hands the node as it still is to `before` when its labels or
+    /// taints are about to change, so that indexes over topology domains can take the old node
+    /// out before the new one goes in.
+    pub(crate) fn set_node_with(
+        &mut self,
+        node: &Node,
+        before: impl FnOnce(&NodeInfo),
+    ) -> NodeUpdate {
         let labels = node.metadata.labels.clone().unwrap_or_default();
         let spec = node.spec.as_ref();
         let status = node.status.as_ref();
@@ -119,8 +140,11 @@ impl NodeInfo {
                 images.insert(images::normalize(name), image.size_bytes.unwrap_or(0));
             }
         }
-        let changed = labels != self.labels
-            || taints != self.taints
+        let topology = labels != self.labels || taints != self.taints;
+        if topology {
+            before(self);
+        }
+        let changed = topology
             || unschedulable != self.unschedulable
             || readiness != self.readiness
             || allocatable != self.allocatable;
@@ -130,7 +154,7 @@ impl NodeInfo {
         self.readiness = readiness;
         self.allocatable = allocatable;
         self.images = images;
-        changed
+        NodeUpdate { changed, topology }
     }
 
     /// The node's value for a topology key. Nodes without a `kubernetes.io/hostname` label are

@@ -135,14 +135,26 @@ impl PodInfo {
         node_name: &str,
         node_labels: &BTreeMap<String, String>,
     ) -> bool {
-        self.node_selector
-            .iter()
-            .all(|(k, v)| node_labels.get(k) == Some(v))
-            && self
-                .required_node_affinity
-                .as_ref()
-                .is_none_or(|a| a.matches(node_name, node_labels))
+        node_selection_matches(
+            &self.node_selector,
+            self.required_node_affinity.as_ref(),
+            node_name,
+            node_labels,
+        )
     }
+}
+
+/// Whether a nodeSelector and a required node affinity both accept the node.
+pub(crate) fn node_selection_matches(
+    node_selector: &[(String, String)],
+    required_node_affinity: Option<&NodeSelector>,
+    node_name: &str,
+    node_labels: &BTreeMap<String, String>,
+) -> bool {
+    node_selector
+        .iter()
+        .all(|(k, v)| node_labels.get(k) == Some(v))
+        && required_node_affinity.is_none_or(|a| a.matches(node_name, node_labels))
 }
 
 fn read_affinity(

@@ -1,6 +1,11 @@
 //! `Snapshot`: the cluster as placement sees it — every node in name order with the pods placed
 //! on it — updated incrementally from watch events and from the scheduler's own decisions
-//! (`assume`), so that no decision rebuilds anything.
+//! (`assume`), so that no decision rebuilds anything. Beside the nodes it keeps what filters
+//! would otherwise recount from every node on each decision: matching pods per topology domain
+//! ([`domain_counts`]) and where placed pods' anti-affinity applies ([`anti_affinity`]).
+
+pub mod anti_affinity;
+pub mod domain_counts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +14,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::node_info::NodeInfo;
 use crate::pod_info::{PodInfo, is_finished, pod_key};
+use anti_affinity::{AntiAffinityIndex, AntiAffinityTerm};
+use domain_counts::{Direction, DomainCache, DomainCounts, DomainKey};
 
 /// What a node event changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +55,10 @@ pub struct Snapshot {
     /// How many nodes hold each image.
     image_nodes: HashMap<String, u32>,
     anti_affinity_pods: usize,
+    /// Required anti-affinity terms of the pods on known nodes, by term.
+    anti_affinity: AntiAffinityIndex,
+    /// Matching pods per domain for the groups filters and scorers asked about lately.
+    domain_counts: DomainCache,
 }
 
 impl Snapshot {
@@ -106,6 +117,18 @@ impl Snapshot {
             })
     }
 
+    /// The distinct required anti-affinity terms of the pods on the nodes, each with the domains
+    /// it keeps matching pods out of.
+    pub fn anti_affinity_terms(&self) -> &[AntiAffinityTerm] {
+        self.anti_affinity.terms()
+    }
+
+    /// Matching pods per domain as `key` describes them: the same as counting over every node
+    /// now, but built once and then kept up to date as pods and nodes change.
+    pub fn domain_counts(&self, key: DomainKey) -> Arc<DomainCounts> {
+        self.domain_counts.get(key, &self.nodes)
+    }
+
     /// Keys of every placed pod (assumed or bound).
     pub fn pod_keys(&self) -> Vec<Arc<str>> {
         self.pods.keys().cloned().collect()
@@ -121,7 +144,18 @@ impl Snapshot {
         let name = node.metadata.name.as_deref().unwrap_or_default();
         if let Some(&i) = self.index.get(name) {
             let before: Vec<String> = self.nodes[i].images.keys().cloned().collect();
-            let changed = self.nodes[i].set_node(node);
+            let (anti_affinity, domain_counts) = (&mut self.anti_affinity, &mut self.domain_counts);
+            let update = self.nodes[i].set_node_with(node, |old| {
+                anti_affinity.node_changed(old, Direction::Out);
+                domain_counts.update(|c| c.node_changed(old, Direction::Out));
+            });
+            if update.topology {
+                let new = &self.nodes[i];
+                self.anti_affinity.node_changed(new, Direction::In);
+                self.domain_counts
+                    .update(|c| c.node_changed(new, Direction::In));
+            }
+            let changed = update.changed;
             self.count_images(before.iter(), -1);
             let after: Vec<String> = self.nodes[i].images.keys().cloned().collect();
             self.count_images(after.iter(), 1);
@@ -137,6 +171,9 @@ impl Snapshot {
         }
         let images: Vec<String> = info.images.keys().cloned().collect();
         self.count_images(images.iter(), 1);
+        self.anti_affinity.node_changed(&info, Direction::In);
+        self.domain_counts
+            .update(|c| c.node_changed(&info, Direction::In));
         let at = self.nodes.partition_point(|n| *n.name < *name);
         self.nodes.insert(at, info);
         self.reindex(at);
@@ -150,6 +187,9 @@ impl Snapshot {
         };
         let info = self.nodes.remove(at);
         self.reindex(at);
+        self.anti_affinity.node_changed(&info, Direction::Out);
+        self.domain_counts
+            .update(|c| c.node_changed(&info, Direction::Out));
         let images: Vec<String> = info.images.keys().cloned().collect();
         self.count_images(images.iter(), -1);
         if !info.pods.is_empty() {
@@ -211,7 +251,13 @@ impl Snapshot {
         }
         match self.index.get(&placement.node) {
             Some(&i) => {
-                self.nodes[i].remove_pod(key);
+                let node = &mut self.nodes[i];
+                if let Some(pod) = node.remove_pod(key) {
+                    let node = &*node;
+                    self.anti_affinity.pod_changed(node, &pod, Direction::Out);
+                    self.domain_counts
+                        .update(|c| c.pod_changed(node, &pod, Direction::Out));
+                }
             }
             None => {
                 if let Some(list) = self.orphans.get_mut(&placement.node) {
@@ -263,8 +309,29 @@ impl Snapshot {
             },
         );
         match self.index.get(&node) {
-            Some(&i) => self.nodes[i].add_pod(pod),
+            Some(&i) => {
+                let node = &mut self.nodes[i];
+                node.add_pod(pod.clone());
+                let node = &*node;
+                self.anti_affinity.pod_changed(node, &pod, Direction::In);
+                self.domain_counts
+                    .update(|c| c.pod_changed(node, &pod, Direction::In));
+            }
             None => self.orphans.entry(node).or_default().push(pod),
+        }
+    }
+
+    /// Panics if an index kept beside the nodes differs from a recount over the nodes now.
+    #[cfg(test)]
+    pub(crate) fn assert_indexes_match_recount(&self) {
+        assert_eq!(
+            self.anti_affinity.normalized(),
+            AntiAffinityIndex::build(&self.nodes).normalized(),
+            "anti-affinity terms drifted from a recount"
+        );
+        for kept in self.domain_counts.kept() {
+            let recount = DomainCounts::build(kept.key().clone(), &self.nodes);
+            assert_eq!(*kept, recount, "domain counts drifted from a recount");
         }
     }
 
@@ -298,123 +365,4 @@ fn same_placement(known: &PodInfo, pod: &Pod) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixtures::{NodeBuilder, PodBuilder};
-
-    fn info(pod: &Pod) -> Arc<PodInfo> {
-        Arc::new(PodInfo::from_pod(pod).unwrap())
-    }
-
-    #[test]
-    fn nodes_stay_in_name_order_whatever_the_arrival_order() {
-        let mut s = Snapshot::new();
-        for name in ["c", "a", "b"] {
-            s.upsert_node(&NodeBuilder::new(name).build());
-        }
-        let names: Vec<&str> = s.nodes().iter().map(|n| &*n.name).collect();
-        assert_eq!(names, ["a", "b", "c"]);
-        assert!(s.remove_node("a"));
-        assert_eq!(s.node("c").map(|n| &*n.name), Some("c"));
-    }
-
-    #[test]
-    fn pods_bound_before_their_node_appears_are_counted_when_it_does() {
-        let mut s = Snapshot::new();
-        s.upsert_pod(&PodBuilder::new("p").cpu("1").node_name("late").build());
-        s.upsert_node(&NodeBuilder::new("late").cpu("4").build());
-        assert_eq!(s.node("late").map(|n| n.requested.milli_cpu), Some(1000));
-        s.remove_node("late");
-        s.upsert_node(&NodeBuilder::new("late").cpu("4").build());
-        assert_eq!(s.node("late").map(|n| n.requested.milli_cpu), Some(1000));
-    }
-
-    #[test]
-    fn anti_affinity_pods_follow_placements_and_nodes() {
-        let mut s = Snapshot::new();
-        for name in ["c", "a", "b"] {
-            s.upsert_node(&NodeBuilder::new(name).build());
-        }
-        let anti = |name: &str, node: &str| {
-            PodBuilder::new(name)
-                .anti_affinity("app", "db", "kubernetes.io/hostname")
-                .node_name(node)
-                .build()
-        };
-        let listed = |s: &Snapshot| -> Vec<String> {
-            s.anti_affinity_pods()
-                .map(|(n, p)| format!("{}:{}", n.name, p.key))
-                .collect()
-        };
-        assert!(listed(&s).is_empty());
-        s.upsert_pod(&anti("x", "c"));
-        s.upsert_pod(&anti("y", "a"));
-        s.upsert_pod(&PodBuilder::new("plain").node_name("b").build());
-        assert_eq!(listed(&s), ["a:default/y", "c:default/x"]);
-        // A node that goes away hides its pods until it is back.
-        s.remove_node("c");
-        assert_eq!(listed(&s), ["a:default/y"]);
-        s.upsert_node(&NodeBuilder::new("c").build());
-        assert_eq!(listed(&s), ["a:default/y", "c:default/x"]);
-        s.remove_pod("default/y");
-        assert_eq!(listed(&s), ["c:default/x"]);
-        // Assumed, then forgotten.
-        assert!(s.assume(info(&anti("z", "b")), "b"));
-        assert_eq!(listed(&s), ["b:default/z", "c:default/x"]);
-        s.forget("default/z");
-        assert_eq!(listed(&s), ["c:default/x"]);
-    }
-
-    #[test]
-    fn finished_and_deleted_pods_free_their_node() {
-        let mut s = Snapshot::new();
-        s.upsert_node(&NodeBuilder::new("n").cpu("4").build());
-        let pod = PodBuilder::new("p").cpu("1").node_name("n");
-        assert_eq!(s.upsert_pod(&pod.clone().build()), PodChange::Placed);
-        assert_eq!(s.upsert_pod(&pod.clone().build()), PodChange::Unchanged);
-        assert_eq!(
-            s.upsert_pod(&pod.phase("Succeeded").build()),
-            PodChange::Freed
-        );
-        assert_eq!(s.node("n").map(|n| n.requested.pods), Some(0));
-    }
-
-    #[test]
-    fn an_assumed_pod_survives_a_stale_pending_event_until_forgotten() {
-        let mut s = Snapshot::new();
-        s.upsert_node(&NodeBuilder::new("n").cpu("4").build());
-        let pending = PodBuilder::new("p").cpu("1").build();
-        assert!(s.assume(info(&pending), "n"));
-        assert_eq!(s.upsert_pod(&pending), PodChange::Unchanged);
-        assert_eq!(s.placed_node("default/p"), Some("n"));
-        assert!(s.forget("default/p"));
-        assert_eq!(s.node("n").map(|n| n.requested.milli_cpu), Some(0));
-    }
-
-    #[test]
-    fn a_confirmed_binding_is_not_forgotten() {
-        let mut s = Snapshot::new();
-        s.upsert_node(&NodeBuilder::new("n").cpu("4").build());
-        let pod = PodBuilder::new("p").cpu("1");
-        s.assume(info(&pod.clone().build()), "n");
-        s.upsert_pod(&pod.node_name("n").build());
-        assert!(!s.forget("default/p"));
-        assert_eq!(s.node("n").map(|n| n.requested.milli_cpu), Some(1000));
-    }
-
-    #[test]
-    fn image_counts_follow_node_updates() {
-        let mut s = Snapshot::new();
-        s.upsert_node(&NodeBuilder::new("a").image("nginx:1", 1).build());
-        s.upsert_node(
-            &NodeBuilder::new("b")
-                .image("docker.io/library/nginx:1", 1)
-                .build(),
-        );
-        assert_eq!(s.image_node_count("nginx:1"), 2);
-        s.upsert_node(&NodeBuilder::new("b").build());
-        assert_eq!(s.image_node_count("nginx:1"), 1);
-        s.remove_node("a");
-        assert_eq!(s.image_node_count("nginx:1"), 0);
-    }
-}
+mod tests;

@@ -2,38 +2,44 @@
 //! required pod anti-affinity (it must hold none), and the anti-affinity of pods already placed
 //! (they keep the incoming pod out of their domain).
 
-use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::framework::{FilterPlugin, NodeFilter, Reason, Status};
+use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 use crate::pod_terms::AffinityTerm;
 use crate::snapshot::Snapshot;
+use crate::snapshot::anti_affinity::AntiAffinityTerm;
+use crate::snapshot::domain_counts::{DomainCounts, DomainKey, NodeEligibility, PodMatcher};
 
 pub struct InterPodAffinity;
 
-/// (topology key, value) pairs.
-type Domains<'a> = HashSet<(&'a str, &'a str)>;
-
-struct State<'a> {
-    /// Domains holding a pod that matches all of the incoming pod's affinity terms.
-    affinity: Domains<'a>,
-    /// The incoming pod matches its own affinity terms (it may be the first of its group).
-    self_affinity: bool,
-    /// Domains holding a pod the incoming pod's anti-affinity terms match.
-    anti_affinity: Domains<'a>,
-    /// Domains whose placed pods' anti-affinity terms match the incoming pod.
-    existing_anti_affinity: Domains<'a>,
+/// Pods matching `pods` per value of `topology_key`, over every node that has the key.
+fn counts_on(snapshot: &Snapshot, pods: PodMatcher, topology_key: &str) -> Arc<DomainCounts> {
+    snapshot.domain_counts(DomainKey {
+        pods,
+        topology_key: topology_key.to_string(),
+        nodes: NodeEligibility::default(),
+    })
 }
 
-fn in_domains(
-    node: &crate::node_info::NodeInfo,
-    terms: &[AffinityTerm],
-    domains: &Domains<'_>,
-) -> bool {
-    terms.iter().any(|t| {
-        node.topology_value(&t.topology_key)
-            .is_some_and(|v| domains.contains(&(t.topology_key.as_str(), v)))
-    })
+struct State<'a> {
+    /// Per affinity term: pods matching all of the incoming pod's affinity terms, per domain of
+    /// the term's topology key.
+    affinity: Vec<(&'a AffinityTerm, Arc<DomainCounts>)>,
+    /// No such pod is in any domain and the incoming pod matches its own affinity terms: it may
+    /// be the first of its group.
+    first_of_group: bool,
+    /// Per anti-affinity term: pods it matches, per domain of its topology key.
+    anti_affinity: Vec<(&'a AffinityTerm, Arc<DomainCounts>)>,
+    /// Placed pods' anti-affinity terms that match the incoming pod, with where those pods are.
+    existing_anti_affinity: Vec<&'a AntiAffinityTerm>,
+}
+
+/// Whether a pod counted in `counts` is in the node's domain for `term`.
+fn held(node: &NodeInfo, term: &AffinityTerm, counts: &DomainCounts) -> bool {
+    node.topology_value(&term.topology_key)
+        .is_some_and(|v| counts.pods_in(v) > 0)
 }
 
 impl FilterPlugin for InterPodAffinity {
@@ -42,74 +48,52 @@ impl FilterPlugin for InterPodAffinity {
     }
 
     fn prepare<'a>(&'a self, pod: &'a PodInfo, snapshot: &'a Snapshot) -> Option<NodeFilter<'a>> {
-        let mut state = State {
-            affinity: Domains::new(),
-            self_affinity: pod.required_affinity.iter().all(|t| t.matches(pod)),
-            anti_affinity: Domains::new(),
-            existing_anti_affinity: Domains::new(),
-        };
-        for (node, existing) in snapshot.anti_affinity_pods() {
-            for term in existing
-                .required_anti_affinity
-                .iter()
-                .filter(|t| t.matches(pod))
-            {
-                if let Some(v) = node.topology_value(&term.topology_key) {
-                    state.existing_anti_affinity.insert((&term.topology_key, v));
-                }
-            }
-        }
+        let existing_anti_affinity: Vec<&AntiAffinityTerm> = snapshot
+            .anti_affinity_terms()
+            .iter()
+            .filter(|t| t.has_domains() && t.term.matches(pod))
+            .collect();
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
-        if own_terms {
-            for node in snapshot.nodes() {
-                for existing in &node.pods {
-                    if !pod.required_affinity.is_empty()
-                        && pod.required_affinity.iter().all(|t| t.matches(existing))
-                    {
-                        for t in &pod.required_affinity {
-                            if let Some(v) = node.topology_value(&t.topology_key) {
-                                state.affinity.insert((&t.topology_key, v));
-                            }
-                        }
-                    }
-                    for t in pod
-                        .required_anti_affinity
-                        .iter()
-                        .filter(|t| t.matches(existing))
-                    {
-                        if let Some(v) = node.topology_value(&t.topology_key) {
-                            state.anti_affinity.insert((&t.topology_key, v));
-                        }
-                    }
-                }
-            }
-        }
-        if !own_terms && state.existing_anti_affinity.is_empty() {
+        if !own_terms && existing_anti_affinity.is_empty() {
             return None;
         }
+        let affinity: Vec<(&AffinityTerm, Arc<DomainCounts>)> = pod
+            .required_affinity
+            .iter()
+            .map(|t| {
+                let all = PodMatcher::Terms(pod.required_affinity.clone());
+                (t, counts_on(snapshot, all, &t.topology_key))
+            })
+            .collect();
+        let self_affinity = pod.required_affinity.iter().all(|t| t.matches(pod));
+        let state = State {
+            first_of_group: self_affinity && !affinity.iter().any(|(_, c)| c.any_pods()),
+            affinity,
+            anti_affinity: pod
+                .required_anti_affinity
+                .iter()
+                .map(|t| {
+                    let one = PodMatcher::Terms(vec![t.clone()]);
+                    (t, counts_on(snapshot, one, &t.topology_key))
+                })
+                .collect(),
+            existing_anti_affinity,
+        };
         Some(Box::new(move |node| {
-            if !pod.required_affinity.is_empty() {
-                let has_labels = pod
-                    .required_affinity
+            if !state.affinity.is_empty() {
+                let has_labels = state
+                    .affinity
                     .iter()
-                    .all(|t| node.topology_value(&t.topology_key).is_some());
-                let all_present = pod.required_affinity.iter().all(|t| {
-                    node.topology_value(&t.topology_key)
-                        .is_some_and(|v| state.affinity.contains(&(t.topology_key.as_str(), v)))
-                });
-                let first_of_group = state.affinity.is_empty() && state.self_affinity;
-                if !has_labels || !(all_present || first_of_group) {
+                    .all(|(t, _)| node.topology_value(&t.topology_key).is_some());
+                let all_present = state.affinity.iter().all(|(t, c)| held(node, t, c));
+                if !has_labels || !(all_present || state.first_of_group) {
                     return Status::Unschedulable(Reason::PodAffinity);
                 }
             }
-            if in_domains(node, &pod.required_anti_affinity, &state.anti_affinity) {
+            if state.anti_affinity.iter().any(|(t, c)| held(node, t, c)) {
                 return Status::Unschedulable(Reason::PodAntiAffinity);
             }
-            let repelled = state
-                .existing_anti_affinity
-                .iter()
-                .any(|(k, v)| node.topology_value(k) == Some(*v));
-            if repelled {
+            if state.existing_anti_affinity.iter().any(|t| t.covers(node)) {
                 return Status::Unschedulable(Reason::ExistingPodsAntiAffinity);
             }
             Status::Fit

@@ -13,6 +13,8 @@ mod node_ports;
 mod node_resources_fit;
 mod node_unschedulable;
 mod pod_topology_spread;
+#[cfg(test)]
+mod recount;
 mod taint_toleration;
 
 pub use balanced_allocation::BalancedAllocation;

@@ -2,16 +2,17 @@
 //! `maxSkew` more matching pods than the emptiest domain; `ScheduleAnyway` constraints — and,
 //! in the spread profile, replicas of one controller across nodes — prefer emptier domains.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::framework::{
     FilterPlugin, NodeFilter, NodeScorer, Normalize, Reason, ScorePlugin, Status,
 };
-use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 use crate::pod_terms::SpreadConstraint;
 use crate::snapshot::Snapshot;
-use crate::taints::tolerated;
+use crate::snapshot::domain_counts::{
+    DomainCounts, DomainKey, NodeEligibility, NodeSelection, PodMatcher,
+};
 
 pub struct PodTopologySpread {
     /// Score pods with a controller and no constraints of their own as if they had a soft
@@ -21,45 +22,30 @@ pub struct PodTopologySpread {
 
 /// Matching pods per domain of one constraint, over the nodes that count for it: nodes with all
 /// of `keys`, matching the pod's node affinity and tolerated taints when the policy says so.
-fn domain_counts<'a>(
+/// The snapshot keeps these counts between decisions.
+fn domain_counts(
     pod: &PodInfo,
     c: &SpreadConstraint,
-    keys: &[&str],
-    snapshot: &'a Snapshot,
-) -> HashMap<&'a str, i64> {
-    let mut counts = HashMap::new();
-    for node in snapshot.nodes() {
-        if keys.iter().any(|k| node.topology_value(k).is_none()) {
-            continue;
-        }
-        if c.honor_node_affinity && !pod.matches_node_selection(&node.name, &node.labels) {
-            continue;
-        }
-        if c.honor_node_taints && !tolerates_node(pod, node) {
-            continue;
-        }
-        let Some(value) = node.topology_value(&c.topology_key) else {
-            continue;
-        };
-        let n = node
-            .pods
-            .iter()
-            .filter(|p| c.counts(&pod.namespace, p))
-            .count();
-        *counts.entry(value).or_insert(0) += i64::try_from(n).unwrap_or(i64::MAX);
-    }
-    counts
-}
-
-fn tolerates_node(pod: &PodInfo, node: &NodeInfo) -> bool {
-    node.taints
-        .iter()
-        .all(|t| !t.effect.blocks_scheduling() || tolerated(&pod.tolerations, t))
+    keys: &[String],
+    snapshot: &Snapshot,
+) -> Arc<DomainCounts> {
+    snapshot.domain_counts(DomainKey {
+        pods: PodMatcher::Spread {
+            namespace: pod.namespace.clone(),
+            selector: c.selector.clone(),
+        },
+        topology_key: c.topology_key.clone(),
+        nodes: NodeEligibility {
+            keys: keys.to_vec(),
+            node_selection: c.honor_node_affinity.then(|| NodeSelection::of(pod)),
+            tolerations: c.honor_node_taints.then(|| pod.tolerations.clone()),
+        },
+    })
 }
 
 struct Hard<'a> {
     constraint: &'a SpreadConstraint,
-    counts: HashMap<&'a str, i64>,
+    counts: Arc<DomainCounts>,
     min: i64,
     self_match: i64,
 }
@@ -75,16 +61,18 @@ impl FilterPlugin for PodTopologySpread {
         if hard.is_empty() {
             return None;
         }
-        let keys: Vec<&str> = hard.iter().map(|c| c.topology_key.as_str()).collect();
+        let keys: Vec<String> = hard.iter().map(|c| c.topology_key.clone()).collect();
         let states: Vec<Hard<'a>> = hard
             .into_iter()
             .map(|c| {
                 let counts = domain_counts(pod, c, &keys, snapshot);
-                let too_few = c.min_domains.is_some_and(|m| (counts.len() as i64) < m);
+                let too_few = c
+                    .min_domains
+                    .is_some_and(|m| i64::try_from(counts.domains()).unwrap_or(i64::MAX) < m);
                 let min = if too_few {
                     0
                 } else {
-                    counts.values().copied().min().unwrap_or(0)
+                    counts.min().unwrap_or(0)
                 };
                 let self_match =
                     i64::from(c.selector.as_ref().is_some_and(|s| s.matches(&pod.labels)));
@@ -101,7 +89,7 @@ impl FilterPlugin for PodTopologySpread {
                 let Some(value) = node.topology_value(&h.constraint.topology_key) else {
                     return Status::Unschedulable(Reason::TopologySpreadMissingLabel);
                 };
-                let matching = h.counts.get(value).copied().unwrap_or(0);
+                let matching = h.counts.pods_in(value);
                 if matching + h.self_match - h.min > h.constraint.max_skew {
                     return Status::Unschedulable(Reason::TopologySpread);
                 }
@@ -131,8 +119,8 @@ impl ScorePlugin for PodTopologySpread {
         if soft.is_empty() && owner.is_none() {
             return None;
         }
-        let keys: Vec<&str> = soft.iter().map(|c| c.topology_key.as_str()).collect();
-        let counted: Vec<(&str, HashMap<&'a str, i64>)> = soft
+        let keys: Vec<String> = soft.iter().map(|c| c.topology_key.clone()).collect();
+        let counted: Vec<(&str, Arc<DomainCounts>)> = soft
             .iter()
             .map(|c| {
                 (
@@ -146,7 +134,7 @@ impl ScorePlugin for PodTopologySpread {
                 let mut raw = 0;
                 for (key, counts) in &counted {
                     match node.topology_value(key) {
-                        Some(v) => raw += counts.get(v).copied().unwrap_or(0),
+                        Some(v) => raw += counts.pods_in(v),
                         None => return -1,
                     }
                 }
