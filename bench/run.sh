@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Control-plane benchmarks: durable writes through the Raft store alone and through the
-# HTTPS API (1 and 64 writers), time to ready and idle RSS of `tutti dev`.
-# Usage: bench/run.sh [--quick]      Results: bench/results/*.json and a table on stdout.
+# Control-plane benchmarks: durable writes through the Raft store alone (1 and 3 voters; 1, 64
+# and 256 writers) and through the HTTPS API (1 and 64 writers); `tutti dev` time to ready,
+# idle RSS and CPU; binary size.
+# Usage: bench/run.sh [--quick]
+#        Results: bench/results/{store-1,store-3,api}.json and tables on stdout.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
-mkdir -p bench/results
-echo "== building (release)"
-cargo build --release -q -p tutti-store --example store_bench
-cargo build --release -q -p tutti --bin tutti --example api_bench
-echo "== store: RaftStore durable writes"
-if [ ${#quick[@]} -gt 0 ]; then secs=1; else secs=3; fi
-./target/release/examples/store_bench --seconds "$secs" --writers 1,64,256 | tee bench/results/store.txt
+bench_build -p tutti-store --example store_bench
+bench_build -p tutti --bin tutti --example api_bench
+if [ ${#quick[@]} -gt 0 ]; then secs=0.5; else secs=3; fi
+for voters in 1 3; do
+  echo "== store: RaftStore durable writes, $voters voter(s)"
+  "$TARGET_DIR/examples/store_bench" --seconds "$secs" --writers 1,64,256 --voters "$voters" \
+    --json "bench/results/store-$voters.json"
+done
 echo "== API: creates through HTTPS (kube-rs client)"
-./target/release/examples/api_bench "${quick[@]}" --out bench/results/api.json
-echo "binary size: $(stat -c %s target/release/tutti | awk '{printf "%.1f MiB", $1/1048576}')"
+"$TARGET_DIR/examples/api_bench" "${quick[@]}" --out bench/results/api.json

@@ -4,11 +4,9 @@
 # topology spread), single-threaded, fixed seed.
 # Usage: bench/scheduler.sh [--quick]      Results: bench/results/scheduler.json and a table.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
-mkdir -p bench/results
-echo "== building (release)"
-cargo build --release -q -p tutti-scheduler --example sched_bench
+bench_build -p tutti-scheduler --example sched_bench
 echo "== placement core (one thread)"
-./target/release/examples/sched_bench "${quick[@]}" --json bench/results/scheduler.json
+"$TARGET_DIR/examples/sched_bench" "${quick[@]}" --json bench/results/scheduler.json

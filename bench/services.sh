@@ -3,11 +3,9 @@
 # through a service VIP, requests/s, time from an endpoint change to the traffic shift).
 # Usage: bench/services.sh [--quick]      Results: bench/results/proxy.json and a table.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
-mkdir -p bench/results
-echo "== building (release)"
-cargo build --release -q -p tutti-net --example proxy_bench
+bench_build -p tutti-net --example proxy_bench
 echo "== service proxy on loopback"
-./target/release/examples/proxy_bench "${quick[@]}" --json bench/results/proxy.json
+"$TARGET_DIR/examples/proxy_bench" "${quick[@]}" --json bench/results/proxy.json

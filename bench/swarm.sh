@@ -29,7 +29,7 @@
 # Writes bench/results/swarm.json (medians, min, max and every run). Needs root and kubectl.
 # Usage: bench/swarm.sh [--quick]    full: N = 10 50 100, 3 runs each (7 min on 2 busy cores);
 #                                    quick: N = 10, 1 run (30 s after the builds).
-# Environment: SKIP_BUILD=1 (use target/release/tutti as it is), SWARM_BENCH_SIZES="10 20",
+# Environment: SKIP_BUILD=1 (use the built binary as it is), BENCH_PROFILE (default release), SWARM_BENCH_SIZES="10 20",
 # SWARM_BENCH_RUNS=2, SWARM_BENCH_TIMEOUT=300 (seconds per wait), TUTTI_LOG=warn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,11 +67,17 @@ started=$SECONDS
 log "docker engine and images"
 bash scripts/docker.sh
 bash scripts/images.sh
+# BENCH_PROFILE (default release) picks the cargo profile, as in the other bench scripts.
+profile=${BENCH_PROFILE:-release}
+case "$profile" in
+  debug | dev) profile_flag=(); bin_dir=target/debug ;;
+  *) profile_flag=(--profile "$profile"); bin_dir="target/$profile" ;;
+esac
 if [ -z "${SKIP_BUILD:-}" ]; then
-  log "cargo build --release -p tutti"
-  cargo build --release -q -p tutti
+  log "cargo build ($profile) -p tutti"
+  cargo build -q "${profile_flag[@]}" -p tutti
 fi
-export TUTTI_BIN="$PWD/target/release/tutti" TUTTI_LOG="${TUTTI_LOG:-warn}"
+export TUTTI_BIN="$PWD/$bin_dir/tutti" TUTTI_LOG="${TUTTI_LOG:-warn}"
 [ -x "$TUTTI_BIN" ] || { echo "error: $TUTTI_BIN not found (unset SKIP_BUILD to build it)" >&2; exit 1; }
 built=$SECONDS
 

@@ -4,22 +4,29 @@
 //! `spec.podCIDRs` once (the API server refuses to change them afterwards) and, when the
 //! range is used up, records a `CIDRNotAvailable` Event on the node and tries again later.
 //!
-//! The blocks in use are read from the Node list at every allocation, not remembered, so a
-//! new leader never hands out a block twice and a deleted node's block is free again. The
-//! lowest free block is chosen, so the result does not depend on timing; allocations are
-//! serialised, so two nodes reconciled at once cannot both take the same block.
+//! The blocks in use are read from the controller's Node cache (filled by a full LIST when it
+//! starts, then the watch) at every allocation, plus the blocks this allocator wrote that the
+//! watch has not shown yet; so a new leader never hands out a block twice and a deleted
+//! node's block is free again. Reading the cache rather than listing every Node per
+//! allocation keeps registering N nodes at O(N) API work, not O(N²) (5,000 hollow nodes
+//! made the old way cost a core). The lowest free block is chosen, so the result does not
+//! depend on timing; allocations are serialised, so two nodes reconciled at once cannot both
+//! take the same block. When the range is used up, the node gets one `CIDRNotAvailable`
+//! Event and is looked at again every [`EXHAUSTED_RETRY`].
 //!
 //! Wiring: a kube-runtime `Controller` on Nodes; [`next_free`] is the pure part.
 
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use serde_json::json;
 use tracing::Instrument;
@@ -123,9 +130,18 @@ struct Context {
     recorder: Recorder,
     cluster_cidr: Cidr,
     node_prefix: u8,
-    /// Held from reading the used blocks until the chosen one is written.
-    allocating: tokio::sync::Mutex<()>,
+    /// Held from reading the used blocks until the chosen one is written; holds the blocks
+    /// written whose Node the cache may not show with them yet.
+    allocating: tokio::sync::Mutex<HashMap<String, Cidr>>,
+    /// Nodes already told (by an Event) that the range is used up.
+    told_exhausted: std::sync::Mutex<HashSet<String>>,
     backoff: ErrorBackoff,
+}
+
+/// One run of the controller: the shared context and this run's Node cache.
+struct Run {
+    ctx: Arc<Context>,
+    nodes: Store<Node>,
 }
 
 /// Start the allocator on the current tokio runtime.
@@ -135,7 +151,8 @@ pub fn spawn(client: kube::Client, config: &ControllerConfig) {
         client,
         cluster_cidr: config.cluster_cidr,
         node_prefix: config.node_cidr_prefix,
-        allocating: tokio::sync::Mutex::new(()),
+        allocating: tokio::sync::Mutex::new(HashMap::new()),
+        told_exhausted: std::sync::Mutex::new(HashSet::new()),
         backoff: ErrorBackoff::default(),
     });
     crate::supervise::supervise("node-ipam", move || run(ctx.clone()));
@@ -147,66 +164,97 @@ async fn run(ctx: Arc<Context>) {
         node_prefix = ctx.node_prefix,
         "node IPAM started"
     );
-    Controller::new(
+    let controller = Controller::new(
         Api::<Node>::all(ctx.client.clone()),
         watcher::Config::default(),
-    )
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "node IPAM stream error");
-        }
-    })
-    .await;
+    );
+    let run = Arc::new(Run {
+        nodes: controller.store(),
+        ctx,
+    });
+    controller
+        .run(reconcile, error_policy, run)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "node IPAM stream error");
+            }
+        })
+        .await;
 }
 
-fn error_policy(node: Arc<Node>, error: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy(node: Arc<Node>, error: &Error, run: Arc<Run>) -> Action {
     let name = node.name_any();
-    let delay = ctx.backoff.next(&name);
+    let delay = run.ctx.backoff.next(&name);
     tracing::warn!(node = %name, error = %error, retry_in = ?delay, "pod CIDR allocation failed");
     Action::requeue(delay)
 }
 
-async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(node: Arc<Node>, run: Arc<Run>) -> Result<Action, Error> {
+    let name = node.name_any();
     if !node_cidrs(&node).is_empty() {
+        run.ctx
+            .told_exhausted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&name);
         return Ok(Action::await_change());
     }
-    let name = node.name_any();
     let span = tracing::debug_span!("reconcile", kind = "Node", key = %name);
-    let result = allocate(&ctx, &name).instrument(span).await;
+    let result = allocate(&run, &node).instrument(span).await;
     if result.is_ok() {
-        ctx.backoff.reset(&name);
+        run.ctx.backoff.reset(&name);
     }
     result
 }
 
-/// Give node `name` the lowest free block, reading the blocks in use live.
-async fn allocate(ctx: &Context, name: &str) -> Result<Action, Error> {
-    let _held = ctx.allocating.lock().await;
-    let nodes: Api<Node> = Api::all(ctx.client.clone());
-    let all = nodes.list(&ListParams::default()).await?.items;
-    let Some(me) = all.iter().find(|n| n.name_any() == name) else {
-        return Ok(Action::await_change());
-    };
-    if !node_cidrs(me).is_empty() {
+/// Give `me` the lowest free block, reading the blocks in use from the cache.
+async fn allocate(run: &Run, me: &Node) -> Result<Action, Error> {
+    let ctx = &run.ctx;
+    let name = me.name_any();
+    let mut written = ctx.allocating.lock().await;
+    // The cache is complete once its first LIST is in: before that it could miss blocks.
+    if run.nodes.wait_until_ready().await.is_err() {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+    let cached = run.nodes.state();
+    // Forget what the cache now shows (or what was deleted with its node).
+    let by_name: HashMap<String, &Arc<Node>> = cached.iter().map(|n| (n.name_any(), n)).collect();
+    written.retain(|n, _| {
+        by_name
+            .get(n)
+            .is_some_and(|node| node_cidrs(node).is_empty())
+    });
+    let current = by_name.get(&name);
+    if current.is_some_and(|n| !node_cidrs(n).is_empty()) || written.contains_key(&name) {
         return Ok(Action::await_change());
     }
-    let used: Vec<Cidr> = all
+    let used: Vec<Cidr> = cached
         .iter()
-        .flat_map(node_cidrs)
+        .flat_map(|n| node_cidrs(n))
         .filter_map(|c| parse_cidr(&c))
+        .chain(written.values().copied())
         .collect();
     match next_free(ctx.cluster_cidr, ctx.node_prefix, &used) {
         Some(block) => {
             let cidr = format_cidr(block);
             let patch = json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
+            let nodes: Api<Node> = Api::all(ctx.client.clone());
             nodes
-                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await?;
+            written.insert(name.clone(), block);
             tracing::info!(node = %name, pod_cidr = %cidr, "pod CIDR assigned");
             Ok(Action::await_change())
         }
         None => {
+            let first_time = ctx
+                .told_exhausted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.clone());
+            if !first_time {
+                return Ok(Action::requeue(EXHAUSTED_RETRY));
+            }
             tracing::warn!(
                 node = %name,
                 cluster_cidr = %format_cidr(ctx.cluster_cidr),

@@ -205,3 +205,36 @@ async fn a_used_up_range_is_reported_on_the_node() -> Res {
     );
     Ok(())
 }
+
+/// Many nodes registering at once (as hollow nodes or a fleet booting do): the allocator reads
+/// its cache, which lags its own writes, and must still hand out every block once.
+#[tokio::test]
+async fn a_burst_of_nodes_gets_distinct_blocks() -> Res {
+    let client = server().await?;
+    // Room for exactly 64 nodes: every block is used, none twice.
+    start_ipam(&client, (Ipv4Addr::new(10, 244, 0, 0), 18));
+    let names: Vec<String> = (0..64).map(|i| format!("burst-{i}")).collect();
+    let creates = names.iter().map(|n| create_node(&client, n, None));
+    for r in futures::future::join_all(creates).await {
+        r?;
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    let allocated = || async {
+        let list = nodes.list(&ListParams::default()).await?;
+        Res::Ok(
+            list.items
+                .iter()
+                .filter_map(|n| n.spec.as_ref()?.pod_cidr.clone())
+                .collect::<Vec<String>>(),
+        )
+    };
+    eventually!("all 64 nodes allocated", allocated().await?.len() == 64);
+    let blocks: BTreeSet<String> = allocated().await?.into_iter().collect();
+    assert_eq!(blocks.len(), 64, "a block was handed out twice: {blocks:?}");
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b.starts_with("10.244.") && b.ends_with("/24"))
+    );
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p tutti-store --example store_bench -- [--seconds 3] [--value-bytes 512] [--dir PATH]
-//!     [--voters 3] [--via leader|follower]
+//!     [--voters 3] [--via leader|follower] [--json FILE]
 //! ```
 //!
 //! `--dir` picks the filesystem to measure (default: a temp dir). Each concurrency level gets
@@ -28,6 +28,7 @@ struct Options {
     writers: Vec<usize>,
     voters: u64,
     via_follower: bool,
+    json: Option<PathBuf>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -38,6 +39,7 @@ fn parse_options() -> Result<Options, String> {
         writers: vec![1, 64, 256],
         voters: 1,
         via_follower: false,
+        json: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -54,6 +56,7 @@ fn parse_options() -> Result<Options, String> {
                     .map(|w| w.parse().map_err(|e| format!("--writers: {e}")))
                     .collect::<Result<_, _>>()?
             }
+            "--json" => options.json = Some(PathBuf::from(value()?)),
             "--voters" => options.voters = value()?.parse().map_err(|e| format!("{e}"))?,
             "--via" => {
                 options.via_follower = match value()?.as_str() {
@@ -189,10 +192,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:>8} {:>10} {:>12} {:>10} {:>10} {:>12} {:>14}",
         "writers", "writes", "writes/s", "p50 ms", "p99 ms", "appends", "fsyncs/write"
     );
+    let mut rows = Vec::new();
     for &writers in &options.writers {
         let row = measure(&options, writers).await?;
         let per_sec = row.writes as f64 / row.elapsed.as_secs_f64();
         let fsyncs_per_write = row.fsyncs as f64 / row.writes.max(1) as f64;
+        rows.push(serde_json::json!({
+            "writers": row.writers,
+            "writes": row.writes,
+            "writes_per_sec": per_sec,
+            "p50_ms": ms(row.p50),
+            "p99_ms": ms(row.p99),
+            "log_appends": row.log_appends,
+            "fsyncs_per_write": fsyncs_per_write,
+        }));
         println!(
             "{:>8} {:>10} {:>12.0} {:>10.3} {:>10.3} {:>12} {:>14.4}",
             row.writers,
@@ -203,6 +216,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             row.log_appends,
             fsyncs_per_write
         );
+    }
+    if let Some(path) = &options.json {
+        let result = serde_json::json!({
+            "voters": options.voters,
+            "via": if options.via_follower { "follower" } else { "leader" },
+            "seconds_per_level": options.seconds,
+            "value_bytes": options.value_bytes,
+            "quick": options.seconds < 1.0,
+            "machine": {
+                "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+                "load_average": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+            },
+            "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            "rows": rows,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&result)?)?;
     }
     Ok(())
 }

@@ -24,6 +24,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -69,14 +82,31 @@ async fn main() -> anyhow::Result<()> {
             break PathBuf::from(p);
         }
     };
-    let ready = started.elapsed();
+    let kubeconfig_written = started.elapsed();
     std::thread::spawn(move || for _ in lines {});
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
     let client = kube::Client::try_from(
         kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?,
     )?;
+    // Ready: the first `GET /readyz` that answers ok (the client's own set-up is included).
+    let ready = loop {
+        let req = http::Request::get("/readyz").body(Vec::new())?;
+        if client.request_text(req).await.is_ok() {
+            break started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            anyhow::bail!("tutti dev not ready after 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = rss_kib(child.id());
+    // CPU while idle: what an unused `tutti dev` costs the machine.
+    let idle_window = if quick { 2.0 } else { 10.0 };
+    let c0 = cpu_secs(child.id());
+    tokio::time::sleep(Duration::from_secs_f64(idle_window)).await;
+    let idle_cpu = (cpu_secs(child.id()) - c0) / idle_window;
+    let binary_bytes = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
 
     let mut rows = Vec::new();
     for writers in [1usize, 64] {
@@ -118,10 +148,12 @@ async fn main() -> anyhow::Result<()> {
     let busy_rss = rss_kib(child.id());
     let _ = child.kill();
     println!(
-        "tutti dev: ready in {} ms, idle RSS {:.1} MiB, RSS after writes {:.1} MiB",
+        "tutti dev: ready in {} ms, idle RSS {:.1} MiB, idle CPU {:.1}% of a core, RSS after writes {:.1} MiB; binary {:.1} MiB",
         ready.as_millis(),
         idle_rss as f64 / 1024.0,
-        busy_rss as f64 / 1024.0
+        idle_cpu * 100.0,
+        busy_rss as f64 / 1024.0,
+        binary_bytes as f64 / 1048576.0
     );
     println!(
         "{:>8} {:>8} {:>12} {:>9} {:>9}",
@@ -137,7 +169,21 @@ async fn main() -> anyhow::Result<()> {
             r["p99_ms"].as_f64().unwrap_or(0.0)
         );
     }
-    let result = serde_json::json!({"ready_ms": ready.as_millis() as u64, "idle_rss_kib": idle_rss, "rss_after_writes_kib": busy_rss, "api_writes": rows});
+    let result = serde_json::json!({
+        "ready_ms": ready.as_millis() as u64,
+        "kubeconfig_written_ms": kubeconfig_written.as_millis() as u64,
+        "idle_rss_kib": idle_rss,
+        "idle_cpu": idle_cpu,
+        "rss_after_writes_kib": busy_rss,
+        "binary_bytes": binary_bytes,
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "load_average": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+        },
+        "quick": quick,
+        "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "api_writes": rows,
+    });
     if let Some(out) = out {
         std::fs::write(out, serde_json::to_string_pretty(&result)?)?;
     }

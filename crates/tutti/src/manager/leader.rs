@@ -29,24 +29,22 @@ pub fn spawn(
 ) {
     tokio::spawn(async move {
         let me = store.node_id();
-        let mut term: Option<tokio::runtime::Runtime> = None;
+        let mut term = Term(None);
         loop {
             let leading = store.leader().is_some_and(|(id, _)| id == me);
-            match (leading, term.is_some()) {
+            match (leading, term.0.is_some()) {
                 (true, false) => match start(&store, &api, &controllers) {
                     Ok(rt) => {
                         tracing::info!(
                             node_id = me,
                             "leading: controllers and scheduler start here"
                         );
-                        term = Some(rt);
+                        term.0 = Some(rt);
                     }
                     Err(e) => tracing::error!(error = %e, "cannot start the leader's work"),
                 },
                 (false, true) => {
-                    if let Some(rt) = term.take() {
-                        rt.shutdown_background();
-                    }
+                    term.stop();
                     tracing::info!(
                         node_id = me,
                         "no longer leading: controllers and scheduler stopped here"
@@ -57,6 +55,25 @@ pub fn spawn(
             tokio::time::sleep(POLL).await;
         }
     });
+}
+
+/// The runtime of the current leadership term. Dropping a runtime blocks until its tasks
+/// end, which tokio forbids inside async code; when the process's main runtime shuts down
+/// and drops the task holding this, the term is let go without waiting instead.
+struct Term(Option<tokio::runtime::Runtime>);
+
+impl Term {
+    fn stop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 fn start(
