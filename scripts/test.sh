@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds, runs unit/integration tests
-# (cargo nextest) and the end-to-end scripts under e2e/ against the real binary, Docker and kubectl.
+# (cargo nextest), the end-to-end scripts under e2e/ against the real binary, Docker and kubectl,
+# and every benchmark in its one-minute --quick mode.
 # Usage: scripts/test.sh            (everything)
 #        scripts/test.sh --unit     (cargo tests only)
 set -euo pipefail
@@ -61,4 +62,11 @@ for t in e2e/*.sh; do
 done
 echo
 echo "e2e: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+
+log "benchmarks, smoke runs"
+# Every bench/ script in its --quick mode on the debug build above, so none of them rots;
+# their numbers are not published (bench/report.py --check only renders them).
+bench=0
+BENCH_PROFILE=debug bash bench/all.sh --quick || bench=1
+[ "$bench" = 0 ] || echo "FAILED: bench/all.sh --quick"
+[ "$failed" = 0 ] && [ "$bench" = 0 ]

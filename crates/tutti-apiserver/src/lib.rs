@@ -15,6 +15,7 @@ pub mod body;
 pub mod bootstrap;
 pub mod client;
 pub mod compaction;
+pub mod decoded;
 pub mod discovery;
 pub mod error;
 pub mod handlers;
@@ -66,6 +67,8 @@ pub struct ApiServer {
     pub store: Arc<dyn Store>,
     pub config: ApiConfig,
     pub auth: Authenticator,
+    /// Stored objects decoded once for all the watches that send them.
+    pub decoded: decoded::DecodeCache,
     ready: AtomicBool,
 }
 
@@ -75,6 +78,7 @@ impl ApiServer {
             store,
             config,
             auth,
+            decoded: decoded::DecodeCache::default(),
             ready: AtomicBool::new(false),
         })
     }

@@ -30,6 +30,8 @@ impl EventType {
 
 /// How long repeats are folded into one Event.
 const AGGREGATE_WINDOW: Duration = Duration::from_secs(600);
+/// How many recent events are remembered for aggregation.
+const SEEN_CAP: usize = 4096;
 
 type Key = (String, EventType, String, String);
 
@@ -142,8 +144,14 @@ impl Recorder {
         };
         api.create(&PostParams::default(), &ev).await?;
         if let Ok(mut s) = self.seen.lock() {
-            if s.len() > 4096 {
+            if s.len() >= SEEN_CAP {
                 s.retain(|_, v| v.3.elapsed() < AGGREGATE_WINDOW);
+                // Still full of recent events (a burst: one per pod of a large rollout):
+                // forget them rather than rescan the whole map on every later publish,
+                // which made each publish O(map) while the burst lasted.
+                if s.len() >= SEEN_CAP / 2 {
+                    s.clear();
+                }
             }
             s.insert(key, (name, ns, 1, Instant::now()));
         }

@@ -187,7 +187,9 @@ fn binary() -> anyhow::Result<PathBuf> {
 fn start_server(bin: &Path, dir: &Path) -> anyhow::Result<(Child, PathBuf, Duration)> {
     let started = Instant::now();
     let mut child = Command::new(bin)
-        .args(["server", "--init", "--listen", "127.0.0.1:0", "--data-dir"])
+        // A pod range with a /24 for each of up to 32,768 nodes (the default /16 has 256).
+        .args(["server", "--init", "--listen", "127.0.0.1:0"])
+        .args(["--cluster-cidr", "10.128.0.0/9", "--data-dir"])
         .arg(dir)
         .env("TUTTI_LOG", "warn")
         .stdout(Stdio::piped())

@@ -18,9 +18,10 @@ use tutti_store::{EventKind, StoreError};
 
 use super::Req;
 use super::list::{Filter, list_objects};
+use crate::decoded::{Decoded, Side};
 use crate::error::{ApiError, ApiResult};
 use crate::negotiate::{self, Format};
-use crate::objects::{self, from_bytes};
+use crate::objects;
 use crate::table::{self, IncludeObject};
 
 /// How often at most a bookmark is sent when nothing else happens.
@@ -65,6 +66,21 @@ impl Encoder {
         Bytes::from(line)
     }
 
+    /// A watch line for an object shared with other watchers: plain JSON streams copy its
+    /// encoding as it is; tables and metadata-only streams build their own from its value.
+    fn decoded_line(&mut self, ty: &str, obj: &Decoded) -> Bytes {
+        if !matches!(self.format, Format::Json) {
+            return self.line(ty, obj.value.clone());
+        }
+        let mut line = Vec::with_capacity(obj.json.len() + 40);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(ty.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(&obj.json);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
+    }
+
     fn bookmark(&mut self, rev: i64, initial_end: bool) -> Bytes {
         let mut meta = json!({"resourceVersion": rev.to_string()});
         if initial_end {
@@ -88,6 +104,8 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
     let info = t.info;
     let filter = Filter::from_params(info, &req.params)?;
     let only_name = t.name.clone();
+    // Every object matches: no need to look at what an update replaced.
+    let everything = filter.is_empty() && only_name.is_none();
     let matches = move |obj: &Value| {
         filter.matches(obj) && only_name.as_deref().is_none_or(|n| objects::name(obj) == n)
     };
@@ -140,6 +158,7 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
         }
         Err(e) => return Err(e.into()),
     };
+    let api = req.api.clone();
     let body = async_stream::stream! {
         for line in head {
             yield Ok::<Bytes, Infallible>(line);
@@ -170,26 +189,31 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
             }
             for ev in resp.events {
                 let rev = ev.revision();
-                let prev = ev.prev.as_ref().and_then(|p| from_bytes(&p.value, rev).ok());
-                let was = prev.as_ref().is_some_and(&matches);
+                let cache = &api.decoded;
+                let key = ev.kv.key.as_str();
+                let prev = |p: &tutti_store::KeyValue| cache.get(rev, Side::Previous, key, &p.value).ok();
                 let line = match ev.kind {
                     EventKind::Delete => {
-                        if !was { continue; }
-                        prev.map(|p| enc.line("DELETED", p))
+                        let Some(p) = ev.prev.as_ref().and_then(prev) else { continue };
+                        if !everything && !matches(&p.value) { continue; }
+                        enc.decoded_line("DELETED", &p)
                     }
                     EventKind::Put => {
-                        let Ok(obj) = from_bytes(&ev.kv.value, rev) else { continue };
-                        match (was, matches(&obj)) {
-                            (true, true) => Some(enc.line("MODIFIED", obj)),
-                            (false, true) => Some(enc.line("ADDED", obj)),
-                            (true, false) => Some(enc.line("DELETED", obj)),
-                            (false, false) => None,
+                        let Ok(obj) = cache.get(rev, Side::Current, key, &ev.kv.value) else { continue };
+                        let was = match &ev.prev {
+                            None => false,
+                            Some(_) if everything => true,
+                            Some(p) => prev(p).is_some_and(|p| matches(&p.value)),
+                        };
+                        match (was, everything || matches(&obj.value)) {
+                            (true, true) => enc.decoded_line("MODIFIED", &obj),
+                            (false, true) => enc.decoded_line("ADDED", &obj),
+                            (true, false) => enc.decoded_line("DELETED", &obj),
+                            (false, false) => continue,
                         }
                     }
                 };
-                if let Some(line) = line {
-                    yield Ok(line);
-                }
+                yield Ok(line);
             }
         }
     };
