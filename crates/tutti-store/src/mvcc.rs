@@ -36,9 +36,25 @@ pub struct Mvcc {
     compacted: Revision,
     history: VecDeque<TxnRecord>,
     history_events: usize,
+    /// Bytes of values the history holds (recounted when a snapshot is decoded).
+    #[serde(skip)]
+    history_bytes: usize,
     /// Configuration, not state: restored snapshots get it from [`Mvcc::set_history_limit`].
     #[serde(skip, default = "default_history_limit")]
     history_limit: usize,
+}
+
+/// At most this many bytes of values are kept in history, whatever the event count: the
+/// history lives in memory, and 100,000 events of large objects (pods are several KiB, and
+/// an update keeps both the new and the old value) would hold gigabytes. A watcher further
+/// behind than this gets 410 Gone and lists again, as with a compacted etcd.
+pub const HISTORY_BYTES_LIMIT: usize = 128 << 20;
+
+fn record_bytes(events: &[Event]) -> usize {
+    events
+        .iter()
+        .map(|e| e.kv.value.len() + e.prev.as_ref().map_or(0, |p| p.value.len()) + e.kv.key.len())
+        .sum()
 }
 
 fn default_history_limit() -> usize {
@@ -60,6 +76,7 @@ impl Mvcc {
             compacted: 0,
             history: VecDeque::new(),
             history_events: 0,
+            history_bytes: 0,
             history_limit,
         }
     }
@@ -176,6 +193,7 @@ impl Mvcc {
 
         self.revision = rev;
         self.history_events += events.len();
+        self.history_bytes += record_bytes(&events);
         self.history.push_back(TxnRecord {
             revision: rev,
             events: events.clone(),
@@ -218,7 +236,9 @@ impl Mvcc {
     }
 
     fn trim_history(&mut self) {
-        while self.history_events > self.history_limit {
+        while self.history_events > self.history_limit
+            || (self.history_bytes > HISTORY_BYTES_LIMIT && self.history.len() > 1)
+        {
             match self.pop_oldest() {
                 Some(revision) => self.compacted = self.compacted.max(revision),
                 None => break,
@@ -229,6 +249,9 @@ impl Mvcc {
     fn pop_oldest(&mut self) -> Option<Revision> {
         let record = self.history.pop_front()?;
         self.history_events = self.history_events.saturating_sub(record.events.len());
+        self.history_bytes = self
+            .history_bytes
+            .saturating_sub(record_bytes(&record.events));
         Some(record.revision)
     }
 
@@ -351,6 +374,7 @@ impl Mvcc {
     pub fn from_bytes(bytes: &[u8], history_limit: usize) -> Result<Mvcc, StoreError> {
         let mut mvcc: Mvcc = rmp_serde::from_slice(bytes)
             .map_err(|e| StoreError::Storage(format!("decoding store snapshot: {e}")))?;
+        mvcc.history_bytes = mvcc.history.iter().map(|r| record_bytes(&r.events)).sum();
         mvcc.set_history_limit(history_limit);
         Ok(mvcc)
     }
