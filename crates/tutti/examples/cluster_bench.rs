@@ -810,7 +810,15 @@ async fn main() -> anyhow::Result<()> {
         .map(|r| r.iter().filter(|r| r["timed_out"] == json!(true)).collect())
         .unwrap_or_default();
     if !bad.is_empty() {
-        bail!("{} run(s) did not get every pod Running in time", bad.len());
+        // At full scale a run that does not finish is a result (the JSON says how far it
+        // got); in the small --quick run every pod must run, or something is broken.
+        eprintln!(
+            "{} run(s) did not get every pod Running before the deadline",
+            bad.len()
+        );
+        if o.quick {
+            bail!("--quick: every pod must be Running");
+        }
     }
     Ok(())
 }
