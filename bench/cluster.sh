@@ -7,6 +7,6 @@
 #        Results: bench/results/cluster.json and a table.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-bench_build -p tutti --bin tutti --example cluster_bench
+bench_build
 echo "== tutti server + hollow nodes"
 "$TARGET_DIR/examples/cluster_bench" "$@" --json bench/results/cluster.json

@@ -7,8 +7,14 @@ case "$PROFILE" in
   *) PROFILE_FLAG=(--profile "$PROFILE"); TARGET_DIR="target/$PROFILE" ;;
 esac
 mkdir -p bench/results
-# bench_build <cargo build args...>: builds quietly in the chosen profile.
+# bench_build: builds every binary and example of the workspace quietly in the chosen
+# profile. Always the same set, so that the bench scripts share one build: building one
+# package alone resolves its dependencies' features differently and rebuilds them. In the
+# debug profile it is the set scripts/test.sh builds (a no-op there).
 bench_build() {
   echo "== building ($PROFILE)"
-  cargo build -q "${PROFILE_FLAG[@]}" "$@"
+  case "$PROFILE" in
+    debug | dev) cargo build -q --workspace --all-targets ;;
+    *) cargo build -q "${PROFILE_FLAG[@]}" --workspace --bins --examples ;;
+  esac
 }

@@ -661,7 +661,7 @@ def render_cluster(res: dict[str, Result]) -> Rendered:
     try:
         nodes = get(d, "nodes")
         once = table(["what", "measured"], "lr", [
-            ["`tutti server` start → kubeconfig written", f"{num(get(d, 'server_ready_ms'))} ms"],
+            ["`tutti server` start → `/readyz` ok", f"{num(get(d, 'server_ready_ms'))} ms"],
             ["server idle RSS, no nodes", f"{num(get(d, 'server_idle_rss_mib'), 1)} MiB"],
             [f"{num(nodes)} hollow nodes started → all Ready", f"{num(get(d, 'nodes_ready_s'), 1)} s"],
             [f"server RSS with {num(nodes)} nodes", f"{num(get(d, 'server_rss_with_nodes_mib'), 1)} MiB"],

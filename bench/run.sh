@@ -8,8 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
-bench_build -p tutti-store --example store_bench
-bench_build -p tutti --bin tutti --example api_bench
+bench_build
 if [ ${#quick[@]} -gt 0 ]; then secs=0.5; else secs=3; fi
 for voters in 1 3; do
   echo "== store: RaftStore durable writes, $voters voter(s)"

@@ -7,6 +7,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
-bench_build -p tutti-scheduler --example sched_bench
+bench_build
 echo "== placement core (one thread)"
 "$TARGET_DIR/examples/sched_bench" "${quick[@]}" --json bench/results/scheduler.json

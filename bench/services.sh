@@ -6,6 +6,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
-bench_build -p tutti-net --example proxy_bench
+bench_build
 echo "== service proxy on loopback"
 "$TARGET_DIR/examples/proxy_bench" "${quick[@]}" --json bench/results/proxy.json

@@ -74,8 +74,12 @@ case "$profile" in
   *) profile_flag=(--profile "$profile"); bin_dir="target/$profile" ;;
 esac
 if [ -z "${SKIP_BUILD:-}" ]; then
-  log "cargo build ($profile) -p tutti"
-  cargo build -q "${profile_flag[@]}" -p tutti
+  # The same build as bench/lib.sh's, so the bench scripts share one.
+  log "cargo build ($profile)"
+  case "$profile" in
+    debug | dev) cargo build -q --workspace --all-targets ;;
+    *) cargo build -q "${profile_flag[@]}" --workspace --bins --examples ;;
+  esac
 fi
 export TUTTI_BIN="$PWD/$bin_dir/tutti" TUTTI_LOG="${TUTTI_LOG:-warn}"
 [ -x "$TUTTI_BIN" ] || { echo "error: $TUTTI_BIN not found (unset SKIP_BUILD to build it)" >&2; exit 1; }
