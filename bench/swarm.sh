@@ -67,21 +67,11 @@ started=$SECONDS
 log "docker engine and images"
 bash scripts/docker.sh
 bash scripts/images.sh
-# BENCH_PROFILE (default release) picks the cargo profile, as in the other bench scripts.
-profile=${BENCH_PROFILE:-release}
-case "$profile" in
-  debug | dev) profile_flag=(); bin_dir=target/debug ;;
-  *) profile_flag=(--profile "$profile"); bin_dir="target/$profile" ;;
-esac
-if [ -z "${SKIP_BUILD:-}" ]; then
-  # The same build as bench/lib.sh's, so the bench scripts share one.
-  log "cargo build ($profile)"
-  case "$profile" in
-    debug | dev) cargo build -q --workspace --all-targets ;;
-    *) cargo build -q "${profile_flag[@]}" --workspace --bins --examples ;;
-  esac
-fi
-export TUTTI_BIN="$PWD/$bin_dir/tutti" TUTTI_LOG="${TUTTI_LOG:-warn}"
+# BENCH_PROFILE (default release) picks the cargo profile; the build is the one every
+# bench script shares (bench/lib.sh).
+source bench/lib.sh
+[ -n "${SKIP_BUILD:-}" ] || bench_build
+export TUTTI_BIN="$PWD/$TARGET_DIR/tutti" TUTTI_LOG="${TUTTI_LOG:-warn}"
 [ -x "$TUTTI_BIN" ] || { echo "error: $TUTTI_BIN not found (unset SKIP_BUILD to build it)" >&2; exit 1; }
 built=$SECONDS
 
