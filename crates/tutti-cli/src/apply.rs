@@ -44,12 +44,25 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// From the resourceVersion before (None: the object did not exist) and after.
-    pub fn from_versions(before: Option<&str>, after: &str) -> Self {
-        match before {
-            None => Outcome::Created,
-            Some(rv) if rv == after => Outcome::Unchanged,
-            Some(_) => Outcome::Configured,
+    /// What the apply of `body` did, from the object before (None: it did not exist) and the
+    /// object the server returned. Another writer (a controller recording status or a revision
+    /// annotation) may have written between our GET and the apply, so a changed
+    /// resourceVersion alone does not mean the apply changed anything: it did only if a field
+    /// of the manifest differs between before and after, or the set of fields this manager
+    /// owns changed (a field dropped from the manifest is removed).
+    pub fn of(before: Option<&Value>, after: &Value, body: &Value) -> Self {
+        let Some(before) = before else {
+            return Outcome::Created;
+        };
+        if resource_version(before) == resource_version(after) {
+            return Outcome::Unchanged;
+        }
+        if same_where_set(body, Some(before), Some(after))
+            && owned_fields(before) == owned_fields(after)
+        {
+            Outcome::Unchanged
+        } else {
+            Outcome::Configured
         }
     }
 
@@ -115,7 +128,7 @@ async fn apply_one(ctx: &Context, doc: &Document, flag_namespace: Option<&str>) 
     };
     let request = kube::core::Request::new(collection_path(info, namespace.as_deref()));
     let before = match api::send(ctx, request.get(name, &GetParams::default())?).await {
-        Ok(obj) => Some(resource_version(&obj)),
+        Ok(obj) => Some(obj),
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
     };
@@ -128,8 +141,34 @@ async fn apply_one(ctx: &Context, doc: &Document, flag_namespace: Option<&str>) 
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let after = api::send(ctx, request.patch(name, &params, &Patch::Apply(&body))?).await?;
-    let outcome = Outcome::from_versions(before.as_deref(), &resource_version(&after));
+    let outcome = Outcome::of(before.as_ref(), &after, &body);
     Ok(format!("{}/{name} {}", kind_group(info), outcome.word()))
+}
+
+/// Whether `before` and `after` agree on every field the manifest sets (lists compared whole).
+fn same_where_set(body: &Value, before: Option<&Value>, after: Option<&Value>) -> bool {
+    match body {
+        Value::Object(fields) => fields.iter().all(|(key, value)| {
+            same_where_set(
+                value,
+                before.and_then(|b| b.get(key)),
+                after.and_then(|a| a.get(key)),
+            )
+        }),
+        _ => before == after,
+    }
+}
+
+/// The fields our field manager owns through apply (its managedFields entry's fieldsV1).
+fn owned_fields(obj: &Value) -> Option<&Value> {
+    obj.pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|entry| {
+            entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER)
+                && entry.get("operation").and_then(Value::as_str) == Some("Apply")
+        })?
+        .get("fieldsV1")
 }
 
 fn resource_version(obj: &Value) -> String {
@@ -154,13 +193,65 @@ pub fn object_namespace(object: Option<&str>, flag: Option<&str>, context: &str)
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
+    fn object(rv: &str, replicas: i64, owned: Value, revision: Option<&str>) -> Value {
+        let mut obj = json!({
+            "metadata": {
+                "name": "nginx",
+                "resourceVersion": rv,
+                "managedFields": [
+                    {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": owned},
+                    {"manager": "deployment-controller", "operation": "Update",
+                     "fieldsV1": {"f:status": {}}},
+                ],
+            },
+            "spec": {"replicas": replicas, "template": {"spec": {"containers": [
+                {"name": "nginx", "image": "nginx", "imagePullPolicy": "Always"}
+            ]}}},
+        });
+        if let Some(revision) = revision {
+            obj["metadata"]["annotations"] = json!({"deployment.kubernetes.io/revision": revision});
+            obj["status"] = json!({"replicas": replicas});
+        }
+        obj
+    }
+
     #[test]
-    fn outcomes_follow_resource_versions() {
-        assert_eq!(Outcome::from_versions(None, "5"), Outcome::Created);
-        assert_eq!(Outcome::from_versions(Some("5"), "5"), Outcome::Unchanged);
-        assert_eq!(Outcome::from_versions(Some("5"), "7"), Outcome::Configured);
+    fn outcomes_follow_what_the_apply_changed() {
+        let body = json!({
+            "metadata": {"name": "nginx"},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [
+                {"name": "nginx", "image": "nginx"}
+            ]}}},
+        });
+        let owned = json!({"f:spec": {"f:replicas": {}}});
+        let before = object("5", 3, owned.clone(), None);
+        assert_eq!(Outcome::of(None, &before, &body), Outcome::Created);
+        assert_eq!(
+            Outcome::of(Some(&before), &before, &body),
+            Outcome::Unchanged
+        );
+        // A controller wrote status and an annotation between our GET and the apply.
+        let raced = object("7", 3, owned.clone(), Some("1"));
+        assert_eq!(
+            Outcome::of(Some(&before), &raced, &body),
+            Outcome::Unchanged
+        );
+        // The apply changed a field of the manifest.
+        let scaled = object("7", 2, owned.clone(), None);
+        assert_eq!(
+            Outcome::of(Some(&before), &scaled, &body),
+            Outcome::Configured
+        );
+        // The apply dropped a field it used to own.
+        let dropped = object("7", 3, json!({"f:spec": {}}), None);
+        assert_eq!(
+            Outcome::of(Some(&before), &dropped, &body),
+            Outcome::Configured
+        );
     }
 
     #[test]
