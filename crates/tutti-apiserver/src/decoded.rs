@@ -12,22 +12,31 @@
 //! catch up with each other.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::objects::from_bytes;
+use crate::objects::json_with_revision;
 
 /// How many decoded objects are kept (a pod is ~10 KiB decoded: ~10 MiB at most).
 const CAPACITY: usize = 1024;
 
-/// One stored value as watchers send it: the object with its resourceVersion, and the same
-/// object as JSON.
+/// One stored value as watchers send it: JSON with its resourceVersion, and the object
+/// decoded only when a watcher needs to look inside (selectors, tables).
 pub struct Decoded {
-    pub value: Value,
     pub json: Bytes,
+    value: OnceLock<Option<Value>>,
+}
+
+impl Decoded {
+    /// The object (None: the stored bytes were not an object, never the case for our writes).
+    pub fn value(&self) -> Option<&Value> {
+        self.value
+            .get_or_init(|| serde_json::from_slice(&self.json).ok())
+            .as_ref()
+    }
 }
 
 /// Whether an entry is the object written at that revision or the one it replaced.
@@ -64,9 +73,11 @@ impl DecodeCache {
             return Ok(hit.clone());
         }
         // Decode outside the lock; two watchers racing both decode, one result is kept.
-        let value = from_bytes(value, revision)?;
-        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-        let decoded = Arc::new(Decoded { value, json });
+        let json = Bytes::from(json_with_revision(value, revision)?);
+        let decoded = Arc::new(Decoded {
+            json,
+            value: OnceLock::new(),
+        });
         let mut inner = self.lock();
         if let Some(hit) = inner.map.get(&k) {
             return Ok(hit.clone());
@@ -100,11 +111,11 @@ mod tests {
             Arc::ptr_eq(&a, &b),
             "the second watcher shares the first's result"
         );
-        assert_eq!(a.value["metadata"]["resourceVersion"], "7");
-        let again: Value = serde_json::from_slice(&a.json).unwrap();
-        assert_eq!(again, a.value);
+        let value = a.value().unwrap();
+        assert_eq!(value["metadata"]["resourceVersion"], "7");
+        assert_eq!(value["metadata"]["name"], "a");
         let other = cache.get(8, Side::Current, "/pods/a", stored).unwrap();
-        assert_eq!(other.value["metadata"]["resourceVersion"], "8");
+        assert_eq!(other.value().unwrap()["metadata"]["resourceVersion"], "8");
         let prev = cache.get(7, Side::Previous, "/pods/a", stored).unwrap();
         assert!(!Arc::ptr_eq(&a, &prev));
     }

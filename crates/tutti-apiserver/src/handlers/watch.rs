@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tutti_store::{EventKind, StoreError};
 
 use super::Req;
-use super::list::{Filter, list_objects};
+use super::list::{Filter, list_json, list_objects};
 use crate::decoded::{Decoded, Side};
 use crate::error::{ApiError, ApiResult};
 use crate::negotiate::{self, Format};
@@ -70,13 +70,18 @@ impl Encoder {
     /// encoding as it is; tables and metadata-only streams build their own from its value.
     fn decoded_line(&mut self, ty: &str, obj: &Decoded) -> Bytes {
         if !matches!(self.format, Format::Json) {
-            return self.line(ty, obj.value.clone());
+            return self.line(ty, obj.value().cloned().unwrap_or_default());
         }
-        let mut line = Vec::with_capacity(obj.json.len() + 40);
+        self.json_line(ty, &obj.json)
+    }
+
+    /// A watch line around an object already encoded as JSON.
+    fn json_line(&self, ty: &str, json: &[u8]) -> Bytes {
+        let mut line = Vec::with_capacity(json.len() + 40);
         line.extend_from_slice(b"{\"type\":\"");
         line.extend_from_slice(ty.as_bytes());
         line.extend_from_slice(b"\",\"object\":");
-        line.extend_from_slice(&obj.json);
+        line.extend_from_slice(json);
         line.extend_from_slice(b"}\n");
         Bytes::from(line)
     }
@@ -131,14 +136,21 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
         let mut lp = req.params.clone();
         lp.insert("limit", "0");
         lp.insert("continue", "");
-        let (items, meta) = list_objects(&req.api, info, t.ns(), &lp).await?;
+        let meta = if matches!(enc.format, Format::Json) && t.name.is_none() {
+            let (items, meta) = list_json(&req.api, info, t.ns(), &lp).await?;
+            head.extend(items.iter().map(|json| enc.json_line("ADDED", json)));
+            meta
+        } else {
+            let (items, meta) = list_objects(&req.api, info, t.ns(), &lp).await?;
+            for obj in items.into_iter().filter(|o| only_name_ok(o, &t.name)) {
+                head.push(enc.line("ADDED", obj));
+            }
+            meta
+        };
         let list_rev: i64 = meta["resourceVersion"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        for obj in items.into_iter().filter(|o| only_name_ok(o, &t.name)) {
-            head.push(enc.line("ADDED", obj));
-        }
         if send_initial && bookmarks {
             head.push(enc.bookmark(list_rev, true));
         }
@@ -195,7 +207,7 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
                 let line = match ev.kind {
                     EventKind::Delete => {
                         let Some(p) = ev.prev.as_ref().and_then(prev) else { continue };
-                        if !everything && !matches(&p.value) { continue; }
+                        if !everything && !p.value().is_some_and(&matches) { continue; }
                         enc.decoded_line("DELETED", &p)
                     }
                     EventKind::Put => {
@@ -203,9 +215,9 @@ pub async fn watch(req: Req) -> ApiResult<Response> {
                         let was = match &ev.prev {
                             None => false,
                             Some(_) if everything => true,
-                            Some(p) => prev(p).is_some_and(|p| matches(&p.value)),
+                            Some(p) => prev(p).is_some_and(|p| p.value().is_some_and(&matches)),
                         };
-                        match (was, everything || matches(&obj.value)) {
+                        match (was, everything || obj.value().is_some_and(&matches)) {
                             (true, true) => enc.decoded_line("MODIFIED", &obj),
                             (false, true) => enc.decoded_line("ADDED", &obj),
                             (true, false) => enc.decoded_line("DELETED", &obj),
