@@ -24,7 +24,7 @@ pub struct AgentConfig {
     pub process_driver: Arc<dyn RuntimeDriver>,
     /// The port of the log router, published as `status.daemonEndpoints.kubeletEndpoint`.
     pub log_port: u16,
-    /// The node Lease's duration (10 s); it is renewed every fifth of it.
+    /// The node Lease's duration (10 s; a large cluster lengthens it); renewed every quarter.
     pub lease_duration: Duration,
     /// Extra node labels, on top of `kubernetes.io/hostname`, `kubernetes.io/os`, ...
     pub labels: BTreeMap<String, String>,

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
 use crate::error::AgentError;
-use crate::kubetime;
+use crate::{kubetime, lease};
 
 /// The label every hollow node carries (real agents skip such nodes for routes).
 pub const HOLLOW_LABEL: &str = "tutti.dev/hollow";
@@ -44,8 +44,10 @@ pub struct HollowConfig {
     pub pods: u32,
     /// Extra labels on every node.
     pub labels: BTreeMap<String, String>,
-    /// How often each node's Lease is renewed (spread over the interval).
-    pub lease_renew: Duration,
+    /// The duration each node's Lease is created with; renewals come every quarter of the
+    /// duration the leases carry (the server lengthens them in a large cluster), spread
+    /// evenly over that interval.
+    pub lease_duration: Duration,
     /// How many API writes are in flight at once.
     pub concurrency: usize,
 }
@@ -59,7 +61,7 @@ impl Default for HollowConfig {
             memory: "32Gi".into(),
             pods: 110,
             labels: BTreeMap::new(),
-            lease_renew: Duration::from_secs(4),
+            lease_duration: Duration::from_secs(10),
             concurrency: 32,
         }
     }
@@ -172,19 +174,25 @@ fn lease_object(cfg: &HollowConfig, i: usize) -> Value {
         "metadata": {"name": name, "namespace": "kube-node-lease"},
         "spec": {
             "holderIdentity": name,
-            "leaseDurationSeconds": cfg.lease_renew.as_secs().max(1) * 4,
+            "leaseDurationSeconds": cfg.lease_duration.as_secs().max(1),
             "renewTime": kubetime::micro_now(),
         },
     })
 }
 
-/// Renew every Lease once per `lease_renew`, spread evenly over the interval; forever.
+/// Renew every Lease once per quarter of its duration, spread evenly over the interval;
+/// forever. The duration is the one the server's last renewals returned.
 async fn renew_leases(client: kube::Client, cfg: Arc<HollowConfig>) {
     let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
     // Ten slices per interval: each tick renews a tenth of the nodes.
     const SLICES: usize = 10;
-    let mut tick = tokio::time::interval(cfg.lease_renew / SLICES as u32);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tick_for = |duration| {
+        let mut tick = tokio::time::interval(lease::renew_period(duration) / SLICES as u32);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick
+    };
+    let mut duration = cfg.lease_duration;
+    let mut tick = tick_for(duration);
     let mut slice = 0usize;
     loop {
         tick.tick().await;
@@ -193,7 +201,7 @@ async fn renew_leases(client: kube::Client, cfg: Arc<HollowConfig>) {
             .map(|i| cfg.name(i))
             .collect();
         slice = (slice + 1) % SLICES;
-        let failures = stream::iter(names)
+        let results: Vec<Result<Lease, kube::Error>> = stream::iter(names)
             .map(|name| {
                 let leases = leases.clone();
                 async move {
@@ -201,15 +209,26 @@ async fn renew_leases(client: kube::Client, cfg: Arc<HollowConfig>) {
                     leases
                         .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                         .await
-                        .err()
                 }
             })
             .buffer_unordered(cfg.concurrency.max(1))
-            .filter_map(|e| async move { e })
-            .collect::<Vec<_>>()
+            .collect()
             .await;
-        if let Some(e) = failures.first() {
-            warn!(failed = failures.len(), error = %e, "renewing hollow node leases failed");
+        let mut failures = results.iter().filter_map(|r| r.as_ref().err());
+        if let Some(e) = failures.next() {
+            warn!(failed = failures.count() + 1, error = %e, "renewing hollow node leases failed");
+        }
+        // The shortest duration any lease carries: nobody renews late while the server is
+        // still rewriting them.
+        if let Some(shortest) = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(lease::lease_duration))
+            .min()
+            && shortest != duration
+        {
+            duration = shortest;
+            tick = tick_for(duration);
+            tick.tick().await; // an interval's first tick is immediate
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The node's heartbeat Lease (`kube-node-lease/<node>`): created if missing, renewed every
-//! fifth of its duration so the node lifecycle controller sees the node alive.
+//! quarter of its duration so the node lifecycle controller sees the node alive. The agent
+//! creates it with its configured duration; in a large cluster the controller lengthens it
+//! (the heartbeat budget) and the agent follows whatever duration each renewal returns.
 
 use std::time::Duration;
 
@@ -40,11 +42,10 @@ impl LeaseKeeper {
         i32::try_from(self.duration.as_secs().max(1)).unwrap_or(i32::MAX)
     }
 
-    /// Renew the lease now, creating it if it does not exist.
-    pub async fn renew(&self) -> Result<(), AgentError> {
+    /// Renew the lease now, creating it if it does not exist; returns the lease's duration.
+    pub async fn renew(&self) -> Result<Duration, AgentError> {
         let patch = json!({"spec": {
             "holderIdentity": self.node_name,
-            "leaseDurationSeconds": self.duration_seconds(),
             "renewTime": kubetime::micro_now(),
         }});
         match self
@@ -56,11 +57,14 @@ impl LeaseKeeper {
             )
             .await
         {
-            Ok(_) => {
+            Ok(lease) => {
                 debug!(node = %self.node_name, "lease renewed");
-                Ok(())
+                Ok(lease_duration(&lease).unwrap_or(self.duration))
             }
-            Err(kube::Error::Api(e)) if e.code == 404 => self.create().await,
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                self.create().await?;
+                Ok(self.duration)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -94,14 +98,29 @@ impl LeaseKeeper {
         Ok(())
     }
 
-    /// Renew forever, every fifth of the lease duration.
+    /// Renew forever, every quarter of the lease's current duration.
     pub async fn run(self) {
-        let period = (self.duration / 5).max(Duration::from_millis(100));
+        let mut duration = self.duration;
         loop {
-            if let Err(e) = self.renew().await {
-                warn!(node = %self.node_name, error = %e, "lease renewal failed");
+            match self.renew().await {
+                Ok(d) => duration = d,
+                Err(e) => warn!(node = %self.node_name, error = %e, "lease renewal failed"),
             }
-            tokio::time::sleep(period).await;
+            tokio::time::sleep(renew_period(duration)).await;
         }
     }
+}
+
+/// A lease's `leaseDurationSeconds`, if it has a positive one.
+pub fn lease_duration(lease: &Lease) -> Option<Duration> {
+    let seconds = lease.spec.as_ref()?.lease_duration_seconds?;
+    u64::try_from(seconds)
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
+
+/// How long to wait between renewals of a lease of this duration.
+pub fn renew_period(duration: Duration) -> Duration {
+    (duration / 4).max(Duration::from_millis(100))
 }

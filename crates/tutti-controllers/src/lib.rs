@@ -35,8 +35,12 @@ use std::time::Duration;
 /// Settings of the controllers.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
-    /// A node whose lease is older than this is NotReady (Kubernetes: 40 s; tutti: 10 s).
+    /// A node whose lease is older than this is NotReady (Kubernetes: 40 s; tutti: 10 s, longer
+    /// in clusters large enough to need a longer lease).
     pub node_monitor_grace: Duration,
+    /// Node lease renewals the managers accept per second: beyond
+    /// `4 × nodes / node_monitor_grace` leases get longer (see `node_lifecycle::budget`).
+    pub lease_renewals_per_second: u32,
     /// How long pods stay on an unreachable/not-ready node before eviction (tutti: 30 s).
     pub eviction_timeout: Duration,
     /// Nodes' pod CIDRs are blocks of this IPv4 range (Kubernetes' `--cluster-cidr`;
@@ -51,6 +55,7 @@ impl Default for ControllerConfig {
     fn default() -> Self {
         ControllerConfig {
             node_monitor_grace: Duration::from_secs(10),
+            lease_renewals_per_second: 250,
             eviction_timeout: Duration::from_secs(30),
             cluster_cidr: (Ipv4Addr::new(10, 244, 0, 0), 16),
             node_cidr_prefix: 24,

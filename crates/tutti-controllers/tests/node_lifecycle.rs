@@ -272,3 +272,48 @@ async fn agent_reporting_not_ready_gets_not_ready_taints() -> Result {
     .await?;
     Ok(())
 }
+
+/// Beyond the lease renewal budget, leases get longer and so does the grace: nodes whose
+/// agents renew at the longer pace stay Ready.
+#[tokio::test]
+async fn a_cluster_beyond_the_renewal_budget_gets_longer_leases() -> Result {
+    let (_api, client) = tutti_apiserver::client::test_server().await?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let mut nodes = None;
+    for name in ["b1", "b2", "b3"] {
+        nodes = Some(create_node(&client, name).await?);
+        renew(&leases, name, Timestamp::now()).await?;
+        // Agents that chose 2 s leases.
+        let patch = json!({"spec": {"leaseDurationSeconds": 2}});
+        leases
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    let nodes = nodes.ok_or("no nodes")?;
+    // 3 nodes renewing every quarter of a lease, one renewal a second: 12 s, so 20 s leases.
+    tutti_controllers::node_lifecycle::spawn(
+        client.clone(),
+        ControllerConfig {
+            node_monitor_grace: Duration::from_secs(1),
+            lease_renewals_per_second: 1,
+            ..ControllerConfig::default()
+        },
+    );
+    eventually("every lease lengthened to 20 s", || async {
+        let all = leases.list(&ListParams::default()).await?.items;
+        let durations: Vec<Option<i32>> = all
+            .iter()
+            .map(|l| l.spec.as_ref().and_then(|s| s.lease_duration_seconds))
+            .collect();
+        Ok((durations == vec![Some(20); 3]).then_some(()))
+    })
+    .await?;
+    // Three seconds without a renewal: past the configured 1 s grace, within the 20 s lease.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for name in ["b1", "b2", "b3"] {
+        let node = nodes.get(name).await?;
+        assert_eq!(ready_status(&node).as_deref(), Some("True"), "{name}");
+        assert!(taint_keys(&node).is_empty(), "{name}");
+    }
+    Ok(())
+}

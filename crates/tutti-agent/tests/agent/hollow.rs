@@ -14,7 +14,7 @@ async fn hollow_nodes_register_renew_and_run_their_pods() -> Result {
     let (_api, client) = tutti_apiserver::client::test_server().await?;
     let cfg = HollowConfig {
         count: 25,
-        lease_renew: Duration::from_millis(500),
+        lease_duration: Duration::from_secs(2),
         ..HollowConfig::default()
     };
     let task = tokio::spawn(hollow::run(client.clone(), cfg));

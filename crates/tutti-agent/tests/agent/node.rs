@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 
 use crate::fake::FakeDriver;
 use crate::support::*;
@@ -103,6 +103,24 @@ async fn registers_the_node_and_renews_its_lease() -> Result {
             .last_heartbeat_time
             .clone()
     };
+    // The node lifecycle controller lengthens leases in a large cluster: the agent keeps
+    // renewing and leaves the duration it was given alone.
+    let patch = serde_json::json!({"spec": {"leaseDurationSeconds": 3}});
+    let lengthened = leases
+        .patch(NODE, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let at = lengthened
+        .spec
+        .and_then(|s| s.renew_time)
+        .ok_or_else(|| anyhow::anyhow!("no renewTime"))?;
+    let renewed = wait_for("a renewal after the duration changed", 10, || async {
+        let l = leases.get_opt(NODE).await.ok().flatten()?;
+        let t = l.spec.as_ref()?.renew_time.as_ref()?;
+        (t.0 > at.0).then_some(l)
+    })
+    .await?;
+    assert_eq!(renewed.spec.and_then(|s| s.lease_duration_seconds), Some(3));
+
     let before = beat(&node);
     wait_for("a newer node heartbeat", 10, || async {
         let n = nodes.get_opt(NODE).await.ok().flatten()?;

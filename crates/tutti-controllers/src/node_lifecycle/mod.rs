@@ -14,6 +14,7 @@
 //! a watch-fed cache; the decisions are the pure functions in [`health`], [`taints`],
 //! [`eviction`] and [`pod_status`].
 
+pub mod budget;
 pub mod eviction;
 pub mod health;
 pub mod pod_status;
@@ -33,6 +34,7 @@ use serde_json::json;
 use tutti_client::{EventType, Recorder, reference};
 
 use crate::ControllerConfig;
+use budget::LeaseBudget;
 use eviction::{TaintClock, evictions};
 use health::{Heartbeats, NodeHealth, assess, reported, unknown_conditions};
 use pod_status::not_ready_conditions;
@@ -73,7 +75,19 @@ async fn run(client: kube::Client, config: ControllerConfig) {
         (config.node_monitor_grace / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let longest = leases
+        .state()
+        .iter()
+        .filter(|l| budgeted(l))
+        .filter_map(|l| lease_duration(l))
+        .max();
     let mut monitor = Monitor {
+        budget: LeaseBudget::new(
+            config.lease_renewals_per_second,
+            config.node_monitor_grace,
+            longest,
+        ),
+        leases_api: Api::namespaced(client.clone(), LEASE_NAMESPACE),
         nodes_api: Api::all(client.clone()),
         recorder: Recorder::new(client.clone(), "node-controller"),
         client,
@@ -86,6 +100,19 @@ async fn run(client: kube::Client, config: ControllerConfig) {
         tick.tick().await;
         monitor.pass(&nodes, &leases).await;
     }
+}
+
+fn lease_duration(lease: &Lease) -> Option<Duration> {
+    let seconds = lease.spec.as_ref()?.lease_duration_seconds?;
+    u64::try_from(seconds).ok().map(Duration::from_secs)
+}
+
+fn budgeted(lease: &Lease) -> bool {
+    lease
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(budget::BUDGETED))
 }
 
 /// A watch-fed cache of one kind, kept up to date by a background task.
@@ -131,9 +158,15 @@ impl Sweeps {
     }
 }
 
+/// At most this many leases get a new duration per tick (spreads the rewrite of every lease
+/// when the budget changes over seconds instead of one burst).
+const LEASE_REWRITES_PER_TICK: usize = 200;
+
 struct Monitor {
     client: kube::Client,
     nodes_api: Api<Node>,
+    leases_api: Api<Lease>,
+    budget: LeaseBudget,
     recorder: Recorder,
     config: ControllerConfig,
     heartbeats: Heartbeats,
@@ -150,6 +183,17 @@ impl Monitor {
             .iter()
             .filter_map(|n| n.metadata.name.clone())
             .collect();
+        let before = self.budget.current();
+        let duration = self.budget.update(nodes.len(), now);
+        if duration != before {
+            tracing::info!(
+                nodes = nodes.len(),
+                lease_duration = ?duration,
+                grace = ?self.budget.grace(),
+                budget = self.config.lease_renewals_per_second,
+                "node lease duration follows the cluster's size"
+            );
+        }
         self.heartbeats.retain(&names);
         self.taint_clock.retain(|n| names.contains(n));
         self.sweeps.next.retain(|n, _| names.contains(n));
@@ -161,10 +205,49 @@ impl Monitor {
             let beat = self
                 .heartbeats
                 .observe(&name, reported(&node, lease.as_deref()), now);
-            let health = assess(&node, beat, now, self.config.node_monitor_grace);
+            let health = assess(&node, beat, now, self.budget.grace());
             if let Err(e) = self.check(&node, health, now).await {
                 tracing::debug!(node = %name, error = %e, "node check failed; retrying next tick");
             }
+        }
+        self.rewrite_leases(leases, duration, now).await;
+    }
+
+    /// Give leases the duration the budget asks for; agents adopt it at their next renewal.
+    async fn rewrite_leases(&mut self, leases: &Store<Lease>, duration: Duration, now: Timestamp) {
+        let stale: Vec<String> = leases
+            .state()
+            .iter()
+            .filter(|l| self.budget.rewrite(lease_duration(l), budgeted(l)))
+            .filter_map(|l| l.metadata.name.clone())
+            .collect();
+        if stale.is_empty() {
+            self.budget.converged(now);
+            return;
+        }
+        let seconds = i32::try_from(duration.as_secs()).unwrap_or(i32::MAX);
+        let patch = json!({
+            "metadata": {"annotations": {budget::BUDGETED: "true"}},
+            "spec": {"leaseDurationSeconds": seconds},
+        });
+        let failed = futures::stream::iter(stale.into_iter().take(LEASE_REWRITES_PER_TICK))
+            .map(|name| {
+                let (api, patch) = (&self.leases_api, &patch);
+                async move {
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                        .await
+                        .err()
+                }
+            })
+            .buffer_unordered(16)
+            .filter_map(|e| async move { e })
+            .count()
+            .await;
+        if failed > 0 {
+            tracing::debug!(
+                failed,
+                "rewriting lease durations failed; retrying next tick"
+            );
         }
     }
 
