@@ -3,7 +3,8 @@
 //! Event's `count` and `lastTimestamp` instead of creating a new one, as Kubernetes does.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -30,18 +31,23 @@ impl EventType {
 
 /// How long repeats are folded into one Event.
 const AGGREGATE_WINDOW: Duration = Duration::from_secs(600);
+/// How many events [`Recorder::emit`] lets be in flight at once.
+pub const MAX_DETACHED: usize = 1024;
 /// How many recent events are remembered for aggregation.
 const SEEN_CAP: usize = 4096;
 
 type Key = (String, EventType, String, String);
 
 /// Publishes Events on behalf of one component (`deployment-controller`, `default-scheduler`,
-/// `kubelet`...). Cheap to clone behind an `Arc`; failures to record are logged, never fatal.
+/// `kubelet`...). Clones share their aggregation; failures to record are logged, never fatal.
+#[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
     component: String,
     host: Option<String>,
-    seen: Mutex<HashMap<Key, (String, String, i32, Instant)>>,
+    seen: Arc<Mutex<HashMap<Key, (String, String, i32, Instant)>>>,
+    /// Events [`Recorder::emit`] started that have not been written yet.
+    detached: Arc<AtomicUsize>,
 }
 
 impl Recorder {
@@ -50,7 +56,8 @@ impl Recorder {
             client,
             component: component.to_string(),
             host: None,
-            seen: Mutex::default(),
+            seen: Arc::default(),
+            detached: Arc::default(),
         }
     }
 
@@ -74,6 +81,24 @@ impl Recorder {
         if let Err(e) = self.try_publish(regarding, kind, reason, message).await {
             tracing::debug!(component = %self.component, reason, error = %e, "could not record event");
         }
+    }
+
+    /// Record an event without waiting for it: the write happens in a task of its own, so a
+    /// caller on a hot path (the scheduler's bindings) does not hold its slot for a second
+    /// write. Like Kubernetes' event broadcaster, a recorder with [`MAX_DETACHED`] events
+    /// already on their way drops the next ones (logged) rather than queue without bound.
+    pub fn emit(&self, regarding: &ObjectReference, kind: EventType, reason: &str, message: &str) {
+        if self.detached.fetch_add(1, Ordering::AcqRel) >= MAX_DETACHED {
+            self.detached.fetch_sub(1, Ordering::AcqRel);
+            tracing::debug!(component = %self.component, reason, "too many events in flight; dropped one");
+            return;
+        }
+        let (this, regarding) = (self.clone(), regarding.clone());
+        let (reason, message) = (reason.to_string(), message.to_string());
+        tokio::spawn(async move {
+            this.publish(&regarding, kind, &reason, &message).await;
+            this.detached.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 
     async fn try_publish(

@@ -60,8 +60,7 @@ impl Binder {
             Ok(_) => {
                 let message = format!("Successfully assigned {key} to {node}");
                 self.recorder
-                    .publish(&reference(pod), EventType::Normal, "Scheduled", &message)
-                    .await;
+                    .emit(&reference(pod), EventType::Normal, "Scheduled", &message);
                 BindOutcome::Bound
             }
             Err(kube::Error::Api(status)) if status.code == 409 => BindOutcome::AlreadyBound,
