@@ -37,6 +37,8 @@ pub const MAX_DETACHED: usize = 1024;
 const SEEN_CAP: usize = 4096;
 
 type Key = (String, EventType, String, String);
+/// The Event a key was last recorded as: name, namespace, count, when.
+type Seen = (String, String, i32, Instant);
 
 /// Publishes Events on behalf of one component (`deployment-controller`, `default-scheduler`,
 /// `kubelet`...). Clones share their aggregation; failures to record are logged, never fatal.
@@ -45,7 +47,7 @@ pub struct Recorder {
     client: kube::Client,
     component: String,
     host: Option<String>,
-    seen: Arc<Mutex<HashMap<Key, (String, String, i32, Instant)>>>,
+    seen: Arc<Mutex<HashMap<Key, Seen>>>,
     /// Events [`Recorder::emit`] started that have not been written yet.
     detached: Arc<AtomicUsize>,
 }
