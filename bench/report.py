@@ -666,6 +666,10 @@ def render_cluster(res: dict[str, Result]) -> Rendered:
             [f"{num(nodes)} hollow nodes started → all Ready", f"{num(get(d, 'nodes_ready_s'), 1)} s"],
             [f"server RSS with {num(nodes)} nodes", f"{num(get(d, 'server_rss_with_nodes_mib'), 1)} MiB"],
             [
+                "node lease duration (heartbeat budget) → settled after",
+                f"{num(get(d, 'lease_duration_s'))} s → {num(get(d, 'leases_settled_s'), 1)} s",
+            ],
+            [
                 f"server CPU, idle with {num(nodes)} nodes renewing leases",
                 f"{num(get(d, 'server_idle_cpu_with_nodes') * 100)}% of a core",
             ],
