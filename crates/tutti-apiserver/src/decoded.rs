@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::objects::json_with_revision;
+use crate::objects::{json_with_revision, metadata_json};
 
 /// How many decoded objects are kept (a pod is ~10 KiB decoded: ~10 MiB at most).
 const CAPACITY: usize = 1024;
@@ -28,9 +28,17 @@ const CAPACITY: usize = 1024;
 pub struct Decoded {
     pub json: Bytes,
     value: OnceLock<Option<Value>>,
+    metadata: OnceLock<Option<Bytes>>,
 }
 
 impl Decoded {
+    /// Only the object's `metadata` as JSON (PartialObjectMetadata watches).
+    pub fn metadata(&self) -> Option<&Bytes> {
+        self.metadata
+            .get_or_init(|| metadata_json(&self.json).ok().map(Bytes::from))
+            .as_ref()
+    }
+
     /// The object (None: the stored bytes were not an object, never the case for our writes).
     pub fn value(&self) -> Option<&Value> {
         self.value
@@ -77,6 +85,7 @@ impl DecodeCache {
         let decoded = Arc::new(Decoded {
             json,
             value: OnceLock::new(),
+            metadata: OnceLock::new(),
         });
         let mut inner = self.lock();
         if let Some(hit) = inner.map.get(&k) {

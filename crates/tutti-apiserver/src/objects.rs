@@ -6,6 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tutti_store::{KeyValue, Revision};
@@ -122,15 +123,58 @@ impl<'o> Fields<'o> {
     }
 }
 
-/// Encode for storage: resourceVersion is never stored.
+/// Encode for storage: resourceVersion is never stored. Written through a view that leaves
+/// it out, rather than a copy of the object without it.
 pub fn to_bytes(obj: &Value) -> ApiResult<Bytes> {
-    let mut obj = obj.clone();
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    serde_json::to_vec(&obj)
+    serde_json::to_vec(&Stored(obj))
         .map(Bytes::from)
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// An object as stored: every field but `metadata.resourceVersion`.
+struct Stored<'a>(&'a Value);
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(fields) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (key, value) in fields {
+            match value {
+                Value::Object(meta) if key == "metadata" => {
+                    map.serialize_entry(key, &WithoutVersion(meta))?;
+                }
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        map.end()
+    }
+}
+
+struct WithoutVersion<'a>(&'a Map<String, Value>);
+
+impl Serialize for WithoutVersion<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = self.0.iter().filter(|(k, _)| *k != "resourceVersion");
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// The `metadata` of an object in JSON (`{}` if it has none), as raw bytes: what a
+/// PartialObjectMetadata watch or list sends, without decoding the rest.
+pub fn metadata_json(json: &[u8]) -> ApiResult<Vec<u8>> {
+    let top: RawFields = serde_json::from_slice(json)
+        .map_err(|e| ApiError::Internal(format!("stored object is not JSON: {e}")))?;
+    Ok(top
+        .0
+        .iter()
+        .find(|(k, _)| k == "metadata")
+        .map_or_else(|| b"{}".to_vec(), |(_, raw)| raw.get().as_bytes().to_vec()))
 }
 
 pub fn set_resource_version(obj: &mut Value, revision: Revision) {
@@ -243,6 +287,28 @@ mod tests {
                 "{stored}"
             );
         }
+    }
+
+    #[test]
+    fn stored_bytes_leave_the_resource_version_out_and_keep_the_rest() {
+        let obj = json!({"kind": "Pod", "metadata": {"name": "a", "resourceVersion": "9", "uid": "u"},
+                         "spec": {"template": {"metadata": {"resourceVersion": "kept"}}}});
+        let stored: Value = serde_json::from_slice(&to_bytes(&obj).unwrap()).unwrap();
+        let mut expected = obj.clone();
+        expected["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        assert_eq!(stored, expected);
+        let meta: Value = serde_json::from_slice(
+            &metadata_json(&json_with_revision(&to_bytes(&obj).unwrap(), 4).unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            meta,
+            json!({"name": "a", "uid": "u", "resourceVersion": "4"})
+        );
+        assert_eq!(metadata_json(b"{\"kind\":\"X\"}").unwrap(), b"{}");
     }
 
     #[test]

@@ -69,10 +69,22 @@ impl Encoder {
     /// A watch line for an object shared with other watchers: plain JSON streams copy its
     /// encoding as it is; tables and metadata-only streams build their own from its value.
     fn decoded_line(&mut self, ty: &str, obj: &Decoded) -> Bytes {
-        if !matches!(self.format, Format::Json) {
-            return self.line(ty, obj.value().cloned().unwrap_or_default());
+        match self.format {
+            Format::Json => self.json_line(ty, &obj.json),
+            Format::PartialMetadata => match obj.metadata() {
+                Some(meta) => {
+                    let mut partial = Vec::with_capacity(meta.len() + 80);
+                    partial.extend_from_slice(
+                        br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#,
+                    );
+                    partial.extend_from_slice(meta);
+                    partial.push(b'}');
+                    self.json_line(ty, &partial)
+                }
+                None => self.line(ty, obj.value().cloned().unwrap_or_default()),
+            },
+            Format::Table => self.line(ty, obj.value().cloned().unwrap_or_default()),
         }
-        self.json_line(ty, &obj.json)
     }
 
     /// A watch line around an object already encoded as JSON.
