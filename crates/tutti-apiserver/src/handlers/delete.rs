@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tutti_core::registry::ResourceInfo;
 
@@ -200,16 +201,35 @@ fn pod_grace(info: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> i64 {
     opts.grace_period.unwrap_or(spec).max(0)
 }
 
+/// How many of a collection's deletions are in flight at once.
+const DELETE_COLLECTION_IN_FLIGHT: usize = 64;
+
 pub async fn delete_collection(req: Req) -> ApiResult<Response> {
     let opts = DeleteOptions::from_req(&req)?;
     let t = &req.target;
     let (items, _) = list_objects(&req.api, t.info, t.ns(), &req.params).await?;
-    for obj in &items {
-        let ns = objects::meta_str(obj, "namespace");
-        match delete_object(&req.api, t.info, ns, objects::name(obj), &opts).await {
-            Ok(_) | Err(ApiError::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
+    // Many deletions in flight share the store's group commit: one after the other, a
+    // namespace of 10,000 pods took minutes to empty.
+    let targets: Vec<(Option<String>, String)> = items
+        .iter()
+        .map(|obj| {
+            let ns = objects::meta_str(obj, "namespace").map(str::to_string);
+            (ns, objects::name(obj).to_string())
+        })
+        .collect();
+    let (api, info, opts) = (&req.api, t.info, &opts);
+    let failures = futures::stream::iter(targets)
+        .map(|(ns, name)| async move { delete_object(api, info, ns.as_deref(), &name, opts).await })
+        .buffer_unordered(DELETE_COLLECTION_IN_FLIGHT)
+        .filter_map(|r| async move {
+            match r {
+                Ok(_) | Err(ApiError::NotFound { .. }) => None,
+                Err(e) => Some(e),
+            }
+        });
+    futures::pin_mut!(failures);
+    if let Some(e) = failures.next().await {
+        return Err(e);
     }
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
     Ok(respond(&req, StatusCode::OK, status, &[]))
