@@ -1,11 +1,12 @@
-//! Stored objects decoded once for every watcher that sends them.
+//! Stored objects prepared once for every watcher that sends them.
 //!
 //! A write to a pod reaches every watch on pods: the scheduler, several controllers, the
 //! agents, kubectl. Each used to parse the stored JSON, add the resourceVersion and
 //! serialise it again for its own stream, so one write cost as many parses and encodings as
 //! there were watchers (a third of the server's CPU while 20,000 pods were created). Watchers
 //! now share the work through this small cache, keyed by (revision, key): the first watcher
-//! decodes and encodes, the others take the result.
+//! splices the resourceVersion into the stored JSON, the others take the result; the object
+//! is decoded (once) only if a watcher with selectors or a Table format needs to look inside.
 //!
 //! Entries are immutable (a revision's value never changes), so sharing is always correct;
 //! the cache only needs to hold the last thousand or so events, the span within which watchers
@@ -20,7 +21,7 @@ use serde_json::Value;
 use crate::error::ApiResult;
 use crate::objects::{json_with_revision, metadata_json};
 
-/// How many decoded objects are kept (a pod is ~10 KiB decoded: ~10 MiB at most).
+/// How many objects are kept (a few KiB of JSON each, ~10 KiB more once decoded).
 const CAPACITY: usize = 1024;
 
 /// One stored value as watchers send it: JSON with its resourceVersion, and the object

@@ -67,24 +67,24 @@ impl Encoder {
     }
 
     /// A watch line for an object shared with other watchers: plain JSON streams copy its
-    /// encoding as it is; tables and metadata-only streams build their own from its value.
+    /// encoding as it is, metadata-only streams its raw `metadata`; tables build their own
+    /// from its value.
     fn decoded_line(&mut self, ty: &str, obj: &Decoded) -> Bytes {
-        match self.format {
-            Format::Json => self.json_line(ty, &obj.json),
-            Format::PartialMetadata => match obj.metadata() {
-                Some(meta) => {
-                    let mut partial = Vec::with_capacity(meta.len() + 80);
-                    partial.extend_from_slice(
-                        br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#,
-                    );
-                    partial.extend_from_slice(meta);
-                    partial.push(b'}');
-                    self.json_line(ty, &partial)
-                }
-                None => self.line(ty, obj.value().cloned().unwrap_or_default()),
-            },
-            Format::Table => self.line(ty, obj.value().cloned().unwrap_or_default()),
+        if matches!(self.format, Format::Json) {
+            return self.json_line(ty, &obj.json);
         }
+        if matches!(self.format, Format::PartialMetadata)
+            && let Some(meta) = obj.metadata()
+        {
+            let mut partial = Vec::with_capacity(meta.len() + 80);
+            partial.extend_from_slice(
+                br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#,
+            );
+            partial.extend_from_slice(meta);
+            partial.push(b'}');
+            return self.json_line(ty, &partial);
+        }
+        self.line(ty, obj.value().cloned().unwrap_or_default())
     }
 
     /// A watch line around an object already encoded as JSON.

@@ -210,11 +210,11 @@ impl Monitor {
                 tracing::debug!(node = %name, error = %e, "node check failed; retrying next tick");
             }
         }
-        self.rewrite_leases(leases, duration, now).await;
+        self.rewrite_leases(leases, now).await;
     }
 
     /// Give leases the duration the budget asks for; agents adopt it at their next renewal.
-    async fn rewrite_leases(&mut self, leases: &Store<Lease>, duration: Duration, now: Timestamp) {
+    async fn rewrite_leases(&mut self, leases: &Store<Lease>, now: Timestamp) {
         let stale: Vec<String> = leases
             .state()
             .iter()
@@ -225,7 +225,7 @@ impl Monitor {
             self.budget.converged(now);
             return;
         }
-        let seconds = i32::try_from(duration.as_secs()).unwrap_or(i32::MAX);
+        let seconds = i32::try_from(self.budget.current().as_secs()).unwrap_or(i32::MAX);
         let patch = json!({
             "metadata": {"annotations": {budget::BUDGETED: "true"}},
             "spec": {"leaseDurationSeconds": seconds},
