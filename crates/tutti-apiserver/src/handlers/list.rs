@@ -226,25 +226,22 @@ pub async fn list(req: Req) -> ApiResult<Response> {
         add_warnings(&mut resp, &[]);
         return Ok(resp);
     }
+    // Plain JSON was answered above; tables and metadata-only lists look inside the objects.
     let (items, meta) = list_objects(&req.api, t.info, t.ns(), &req.params).await?;
-    let body = match format {
-        Format::Table => crate::table::table(
+    let body = if let Format::PartialMetadata = format {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}))
+            .collect();
+        json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items})
+    } else {
+        crate::table::table(
             t.info.kind,
             &items,
             meta,
             crate::table::IncludeObject::parse(req.params.get("includeObject")),
             objects::now(),
-        ),
-        Format::PartialMetadata => {
-            let items: Vec<Value> = items
-                .iter()
-                .map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}))
-                .collect();
-            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items})
-        }
-        Format::Json => {
-            json!({"kind": t.info.list_kind, "apiVersion": t.info.api_version(), "metadata": meta, "items": items})
-        }
+        )
     };
     let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
     add_warnings(&mut resp, &[]);
