@@ -11,12 +11,14 @@
 //! - [`service_lb`]: the Ready nodes' addresses as every LoadBalancer service's ingress.
 //! - [`garbage_collector`]: cascading deletion through ownerReferences.
 //! - [`namespace`]: deleting everything in a terminating namespace.
+//! - [`event_ttl`]: deleting Events a TTL after their last write (Kubernetes' `--event-ttl`).
 
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
+pub mod event_ttl;
 pub mod garbage_collector;
 pub mod job;
 pub mod kinds;
@@ -49,6 +51,9 @@ pub struct ControllerConfig {
     /// Prefix length of each node's block (Kubernetes' `--node-cidr-mask-size`: 24, so 256
     /// nodes of up to 254 pods in the default range).
     pub node_cidr_prefix: u8,
+    /// Events are deleted this long after they were last written (Kubernetes'
+    /// `--event-ttl`: 1 h). At least one second; see [`event_ttl`].
+    pub event_ttl: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -59,6 +64,7 @@ impl Default for ControllerConfig {
             eviction_timeout: Duration::from_secs(30),
             cluster_cidr: (Ipv4Addr::new(10, 244, 0, 0), 16),
             node_cidr_prefix: 24,
+            event_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -76,5 +82,6 @@ pub fn spawn_all(client: kube::Client, config: ControllerConfig) {
     endpoints::spawn(client.clone());
     service_lb::spawn(client.clone());
     node_ipam::spawn(client.clone(), &config);
+    event_ttl::spawn(client.clone(), &config);
     node_lifecycle::spawn(client, config);
 }

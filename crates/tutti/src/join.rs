@@ -61,6 +61,9 @@ pub struct JoinArgs {
     cert_lifetime: tutti_pki::Lifetime,
     #[command(flatten)]
     network: crate::node::NetworkArgs,
+    /// With --manager: the controllers' flags, in force while this manager leads.
+    #[command(flatten)]
+    controllers: crate::manager::controller_args::ControllerArgs,
 }
 
 fn server_url(addr: &str) -> anyhow::Result<String> {

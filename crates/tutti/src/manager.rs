@@ -15,6 +15,7 @@ use crate::join::manager::ManagerJoin;
 use crate::kubeconfig;
 
 mod cluster_api;
+pub(crate) mod controller_args;
 mod leader;
 pub(crate) mod tokens;
 
@@ -33,6 +34,8 @@ pub struct DevArgs {
     runtime: crate::node::Runtime,
     #[command(flatten)]
     network: crate::node::NetworkArgs,
+    #[command(flatten)]
+    controllers: controller_args::ControllerArgs,
 }
 
 #[derive(clap::Args)]
@@ -66,6 +69,8 @@ pub struct ServerArgs {
     force_new_cluster: bool,
     #[command(flatten)]
     network: crate::node::NetworkArgs,
+    #[command(flatten)]
+    controllers: controller_args::ControllerArgs,
 }
 
 pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
@@ -89,6 +94,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         force_new_cluster: false,
         join: None,
         network: args.network,
+        controllers: args.controllers,
     })
     .await
 }
@@ -121,6 +127,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         force_new_cluster: args.force_new_cluster,
         join: None,
         network: args.network,
+        controllers: args.controllers,
     })
     .await
 }
@@ -136,6 +143,8 @@ pub(crate) struct Settings {
     pub force_new_cluster: bool,
     /// The cluster's pod and service ranges (and, for `dev`, whether its node joins them).
     pub network: crate::node::NetworkArgs,
+    /// The leader's controllers' flags (`--event-ttl`).
+    pub controllers: controller_args::ControllerArgs,
     /// Set when this manager joins an existing cluster (`tutti join --manager`).
     pub join: Option<ManagerJoin>,
     /// Also run a node agent here (`tutti dev`), with this runtime choice.
@@ -273,10 +282,7 @@ pub(crate) async fn run(s: Settings) -> anyhow::Result<()> {
         join.ask_to_be_added(node_id, &s.name, &server_url).await?;
     }
     bootstrap_api(&api).await?;
-    let controllers = tutti_controllers::ControllerConfig {
-        cluster_cidr: (s.network.cluster_cidr.addr, s.network.cluster_cidr.prefix),
-        ..Default::default()
-    };
+    let controllers = s.controllers.config(&s.network);
     leader::spawn(store.clone(), api.clone(), controllers);
     tokio::spawn(record_own_name(internal.clone(), node_id, s.name.clone()));
     // Created before the API serves joins, so the first start has tokens to share.

@@ -112,6 +112,7 @@ pub(super) async fn run(
             client,
         }),
         network: args.network.clone(),
+        controllers: args.controllers.clone(),
     })
     .await
 }
