@@ -7,8 +7,8 @@
 //!
 //! Two implementations pass one shared conformance suite (`tests/conformance`):
 //! - [`memory::MemoryStore`]: in-process, for fast tests of the layers above.
-//! - [`raft::RaftStore`]: openraft with log, vote and snapshots in redb, fsync'd before a
-//!   write is acknowledged; one manager or a cluster of managers talking Raft over mTLS
+//! - [`raft::RaftStore`]: openraft with log and vote in redb and snapshots in files, fsync'd
+//!   before a write is acknowledged; one manager or a cluster of managers talking Raft over mTLS
 //!   (writes forwarded to the leader, ReadIndex reads, local watches; see [`raft`]).
 //!
 //! Both share the deterministic state ([`mvcc::Mvcc`]) and the watch fan-out, so they differ

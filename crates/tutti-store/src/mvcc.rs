@@ -7,6 +7,7 @@
 //! one allocation per value.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::{Read, Write};
 use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
@@ -370,13 +371,33 @@ impl Mvcc {
             .map_err(|e| StoreError::Storage(format!("encoding store snapshot: {e}")))
     }
 
+    /// Encode the full state into `out`, in the format of [`Mvcc::to_bytes`], without an
+    /// in-memory copy of the encoding (a snapshot of a large state is hundreds of MiB).
+    pub fn write_to<W: Write + ?Sized>(&self, out: &mut W) -> Result<(), StoreError> {
+        rmp_serde::encode::write_named(out, self)
+            .map_err(|e| StoreError::Storage(format!("encoding store snapshot: {e}")))
+    }
+
     /// Decode a state written by [`Mvcc::to_bytes`], keeping at most `history_limit` events.
     pub fn from_bytes(bytes: &[u8], history_limit: usize) -> Result<Mvcc, StoreError> {
-        let mut mvcc: Mvcc = rmp_serde::from_slice(bytes)
+        let mvcc: Mvcc = rmp_serde::from_slice(bytes)
             .map_err(|e| StoreError::Storage(format!("decoding store snapshot: {e}")))?;
-        mvcc.history_bytes = mvcc.history.iter().map(|r| record_bytes(&r.events)).sum();
-        mvcc.set_history_limit(history_limit);
-        Ok(mvcc)
+        Ok(mvcc.restored(history_limit))
+    }
+
+    /// Decode a state written by [`Mvcc::write_to`] (or [`Mvcc::to_bytes`]) as it is read
+    /// from `input`; give it a buffered reader.
+    pub fn read_from<R: Read>(input: R, history_limit: usize) -> Result<Mvcc, StoreError> {
+        let mvcc: Mvcc = rmp_serde::from_read(input)
+            .map_err(|e| StoreError::Storage(format!("decoding store snapshot: {e}")))?;
+        Ok(mvcc.restored(history_limit))
+    }
+
+    /// A decoded state with what is not encoded recounted and its history bound applied.
+    fn restored(mut self, history_limit: usize) -> Mvcc {
+        self.history_bytes = self.history.iter().map(|r| record_bytes(&r.events)).sum();
+        self.set_history_limit(history_limit);
+        self
     }
 }
 

@@ -17,23 +17,26 @@ use crate::StoreError;
 pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
 /// Small Raft records: [`VOTE`], [`COMMITTED`], [`LAST_PURGED`].
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
-/// The latest snapshot: [`SNAPSHOT_META`] and [`SNAPSHOT_DATA`] (the serialized MVCC state).
+/// The current snapshot: [`SNAPSHOT_META`] and [`SNAPSHOT_FILE`], the name of its file in
+/// `<dir>/snapshots/` (see `super::snapshot`). Data directories written before snapshot files
+/// hold the serialized state itself in [`SNAPSHOT_DATA`] instead, until they are next opened.
 pub(crate) const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
 pub(crate) const VOTE: &str = "vote";
 pub(crate) const COMMITTED: &str = "committed";
 pub(crate) const LAST_PURGED: &str = "last_purged";
 pub(crate) const SNAPSHOT_META: &str = "meta";
+pub(crate) const SNAPSHOT_FILE: &str = "file";
 pub(crate) const SNAPSHOT_DATA: &str = "data";
 
 /// redb's page cache (reads, and writes waiting for a commit). redb's default is 1 GiB, and
-/// every page a commit writes moves into that cache afterwards, so each log batch and each
-/// snapshot (the whole serialized state, hundreds of MiB with 10,000 pods) stayed resident
-/// until the gigabyte filled. Nothing here needs it: the state machine serves every read from
-/// memory, and redb is read back only for the newest log entries (applied right after they
-/// are appended, so still cached), for a follower that lags, and for the snapshot at startup,
-/// all of which the operating system's page cache serves nearly as fast. Big enough for
-/// several full log batches (up to 1,024 txns each).
+/// every page a commit writes moves into that cache afterwards, so each log batch (and, when
+/// snapshots were kept in redb, each whole serialized state) stayed resident until the
+/// gigabyte filled. Nothing here needs it: the state machine serves every read from memory,
+/// and redb is read back only for the newest log entries (applied right after they are
+/// appended, so still cached) and for a follower that lags, both of which the operating
+/// system's page cache serves nearly as fast. Big enough for several full log batches (up
+/// to 1,024 txns each).
 const CACHE_BYTES: usize = 32 << 20;
 
 /// Any failure of the database or of encoding what goes into it.

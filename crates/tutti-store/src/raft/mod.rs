@@ -1,13 +1,15 @@
 //! `RaftStore`: the embedded [`crate::Store`] — an openraft state machine over the shared MVCC
-//! state, with log, vote and snapshots in redb, fsync'd before a write is acknowledged, and a
-//! Raft transport over HTTPS with mutual TLS between managers.
+//! state, with log and vote in redb and snapshots in files, fsync'd before a write is
+//! acknowledged, and a Raft transport over HTTPS with mutual TLS between managers.
 //!
 //! Layout, one job per file:
 //! - `types`: the openraft type configuration, [`Command`] and [`CommandResponse`].
 //! - `config`: [`RaftStoreConfig`] (timings, [`Bootstrap`], peer TLS) and openraft's config.
 //! - `db`: the redb file, its tables and value encoding (rmp-serde, so `Bytes` stay binary).
 //! - `log_store`: `RaftLogStorage` (entries, vote, committed, purge point).
-//! - `state_machine` and `snapshot`: `RaftStateMachine`, snapshots persisted in redb.
+//! - `state_machine` and `snapshot`: `RaftStateMachine`, snapshots streamed to files in
+//!   `<dir>/snapshots/` (the current one named in redb); `snapshot_file`: the open snapshot
+//!   file openraft reads from and writes into.
 //! - `proposer`: group commit of concurrent writes into one log entry.
 //! - `rpc`: the transport's paths and MessagePack bodies; `peers`: the HTTPS/HTTP/2 client;
 //!   `network`: openraft's `RaftNetworkFactory` on top of it; `server`: the axum router.
@@ -61,6 +63,7 @@ mod routing;
 mod rpc;
 mod server;
 mod snapshot;
+mod snapshot_file;
 mod startup;
 mod state_machine;
 mod stats;

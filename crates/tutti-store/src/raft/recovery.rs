@@ -1,11 +1,12 @@
 //! Disaster recovery (`tutti server --force-new-cluster`): turn one surviving member's data
 //! directory into a brand-new one-voter cluster that keeps every write the member holds.
 //!
-//! The rewrite happens offline, in one durable redb transaction: the latest snapshot plus
-//! every entry in the member's log is applied to a fresh state machine, that state becomes
-//! the new snapshot (with a membership of this member alone), and the log is emptied (marked
-//! purged up to the last entry). The vote is kept, so terms never go backwards. Opening the
-//! directory afterwards elects this member at once.
+//! The rewrite happens offline: the latest snapshot plus every entry in the member's log is
+//! applied to a fresh state machine, that state is written as a new snapshot file (with a
+//! membership of this member alone), and one durable redb transaction makes it the current
+//! snapshot and empties the log (marked purged up to the last entry); a crash before that
+//! commit leaves the directory as it was. The vote is kept, so terms never go backwards.
+//! Opening the directory afterwards elects this member at once.
 //!
 //! Entries the member held but had not yet seen committed are applied too: each was either
 //! committed by the lost majority (so keeping it keeps an acknowledged write) or never
@@ -16,15 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openraft::{BasicNode, Membership};
-use redb::{Durability, ReadableDatabase};
+use redb::{ReadableDatabase, WriteTransaction};
 
-use super::db::{
-    self, COMMITTED, DbError, LAST_PURGED, LOG, META, SNAPSHOT, SNAPSHOT_DATA, SNAPSHOT_META,
-};
+use super::db::{self, COMMITTED, DbError, LAST_PURGED, LOG, META};
+use super::snapshot::Snapshots;
 use super::state_machine::StateMachine;
 use super::stats::Counters;
 use super::store::RaftStore;
-use super::types::{Entry, NodeId, SnapshotMeta, StoredMembership};
+use super::types::{Entry, LogId, NodeId, SnapshotMeta, StoredMembership};
 use crate::config::StoreConfig;
 use crate::{Revision, StoreError};
 
@@ -57,8 +57,9 @@ fn rewrite(dir: PathBuf, node_id: NodeId) -> Result<Revision, StoreError> {
     }
     let (db, _closed) = db::open(&path)?;
     let db = Arc::new(db);
+    let snapshots = Arc::new(Snapshots::open(db.clone(), &dir)?);
     let mut machine = StateMachine::restore(
-        db.clone(),
+        snapshots.clone(),
         Arc::new(Counters::default()),
         StoreConfig::default(),
     )?;
@@ -91,14 +92,21 @@ fn rewrite(dir: PathBuf, node_id: NodeId) -> Result<Revision, StoreError> {
     let state = machine.replica().snapshot();
     let revision = state.revision();
     let keys = state.len();
-    let data = state.to_bytes()?;
     drop(machine);
-    write(&db, &meta, &data).map_err(|e| {
-        StoreError::Storage(format!(
-            "rewriting {} as a new cluster: {e}",
+    let saved = snapshots
+        .save_with(&meta, &state, |txn| empty_log(txn, last))
+        .map_err(|e| {
+            StoreError::Storage(format!(
+                "rewriting {} as a new cluster: {e}",
+                path.display()
+            ))
+        })?;
+    if saved.superseded {
+        return Err(StoreError::Storage(format!(
+            "rewriting {} as a new cluster: its snapshot is newer than its log",
             path.display()
-        ))
-    })?;
+        )));
+    }
     tracing::warn!(
         node_id,
         %addr,
@@ -125,22 +133,12 @@ fn read_log(db: &redb::Database, from: u64) -> Result<Vec<Entry>, StoreError> {
     Ok(read()?)
 }
 
-/// Replace snapshot, log and commit/purge points in one durable transaction.
-fn write(db: &redb::Database, meta: &SnapshotMeta, data: &[u8]) -> Result<(), DbError> {
-    let last = meta.last_log_id;
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
-    {
-        let mut snapshot = txn.open_table(SNAPSHOT)?;
-        snapshot.insert(SNAPSHOT_DATA, data)?;
-        snapshot.insert(SNAPSHOT_META, db::encode(meta)?.as_slice())?;
-        txn.open_table(LOG)?.retain(|_, _| false)?;
-        let mut meta_table = txn.open_table(META)?;
-        if let Some(last) = last {
-            meta_table.insert(LAST_PURGED, db::encode(&last)?.as_slice())?;
-        }
-        meta_table.insert(COMMITTED, db::encode(&last)?.as_slice())?;
-    }
-    txn.commit()?;
+/// Empty the log, marked purged and committed up to `last`, in the transaction that makes the
+/// new snapshot current.
+fn empty_log(txn: &WriteTransaction, last: LogId) -> Result<(), DbError> {
+    txn.open_table(LOG)?.retain(|_, _| false)?;
+    let mut meta = txn.open_table(META)?;
+    meta.insert(LAST_PURGED, db::encode(&last)?.as_slice())?;
+    meta.insert(COMMITTED, db::encode(&Some(last))?.as_slice())?;
     Ok(())
 }

@@ -3,16 +3,16 @@
 //!
 //! The state lives in memory; durability comes from the log plus persisted snapshots: on
 //! restart [`StateMachine::restore`] loads the latest snapshot and openraft re-applies the log
-//! after it.
+//! after it. A snapshot from the leader is received into a file and decoded from it.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend};
 
-use super::db::{self, Db};
-use super::snapshot::{self, SnapshotBuilder};
+use super::db::{self, DbError};
+use super::snapshot::{SnapshotBuilder, Snapshots};
+use super::snapshot_file::SnapshotFile;
 use super::stats::Counters;
 use super::types::{
     Command, CommandResponse, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership,
@@ -24,7 +24,7 @@ use crate::mvcc::Mvcc;
 use crate::replica::Replica;
 
 pub(crate) struct StateMachine {
-    db: Arc<Db>,
+    snapshots: Arc<Snapshots>,
     counters: Arc<Counters>,
     replica: Arc<Replica>,
     last_applied: Option<LogId>,
@@ -34,20 +34,19 @@ pub(crate) struct StateMachine {
 impl StateMachine {
     /// Rebuild the state machine from the latest persisted snapshot (or empty). Blocking.
     pub(crate) fn restore(
-        db: Arc<Db>,
+        snapshots: Arc<Snapshots>,
         counters: Arc<Counters>,
         config: StoreConfig,
     ) -> Result<StateMachine, StoreError> {
-        let (state, last_applied, membership) = match snapshot::load(&db)? {
-            Some(stored) => {
-                let state = Mvcc::from_bytes(&stored.data, config.history_limit)?;
+        let (state, last_applied, membership) = match snapshots.load(config.history_limit)? {
+            Some((meta, state)) => {
                 tracing::info!(
-                    index = ?stored.meta.last_log_id.map(|l| l.index),
+                    index = ?meta.last_log_id.map(|l| l.index),
                     revision = state.revision(),
                     keys = state.len(),
                     "restored state from snapshot"
                 );
-                (state, stored.meta.last_log_id, stored.meta.last_membership)
+                (state, meta.last_log_id, meta.last_membership)
             }
             None => (
                 Mvcc::new(config.history_limit),
@@ -57,7 +56,7 @@ impl StateMachine {
         };
         let replica = Arc::new(Replica::new(state, config));
         Ok(StateMachine {
-            db,
+            snapshots,
             counters,
             replica,
             last_applied,
@@ -123,7 +122,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
         SnapshotBuilder {
-            db: self.db.clone(),
+            snapshots: self.snapshots.clone(),
             counters: self.counters.clone(),
             state: self.replica.snapshot(),
             last_applied: self.last_applied,
@@ -131,23 +130,38 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
+        let pending = self.snapshots.receiving_file();
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(pending.path())
+            .await
+            .map_err(|e| {
+                db::write_snapshot_error(DbError::new(format!(
+                    "creating {}: {e}",
+                    pending.path().display()
+                )))
+            })?;
+        Ok(Box::new(SnapshotFile::receiving(file, pending)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotFile>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
+        let Some((file, received)) = snapshot.into_received().await else {
+            return Err(db::write_snapshot_error(DbError::new(
+                "only a snapshot received from the leader can be installed",
+            )));
+        };
         let history_limit = self.replica.config().history_limit;
-        let state = Mvcc::from_bytes(&data, history_limit)
-            .map_err(|e| db::read_snapshot_error(db::DbError::from(e)))?;
-        let db = self.db.clone();
+        let snapshots = self.snapshots.clone();
         let persisted = meta.clone();
-        db::blocking(
-            move || snapshot::save(&db, &persisted, &data),
+        let (state, saved) = db::blocking(
+            move || snapshots.install(&persisted, file, received, history_limit),
             db::write_snapshot_error,
         )
         .await?;
@@ -156,6 +170,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tracing::info!(
             index = ?meta.last_log_id.map(|l| l.index),
             revision = state.revision(),
+            bytes = saved.bytes,
             "installed snapshot from leader"
         );
         self.replica.replace(state);
@@ -165,8 +180,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let db = self.db.clone();
-        let stored = db::blocking(move || snapshot::load(&db), db::read_snapshot_error).await?;
-        Ok(stored.map(snapshot::StoredSnapshot::into_snapshot))
+        let snapshots = self.snapshots.clone();
+        let current = db::blocking(move || snapshots.current(), db::read_snapshot_error).await?;
+        Ok(current.map(|(meta, file)| Snapshot {
+            meta,
+            snapshot: Box::new(SnapshotFile::published(file)),
+        }))
     }
 }

@@ -17,6 +17,7 @@ use super::network::NetworkFactory;
 use super::peers::Peers;
 use super::proposer::{self, Proposal, Written};
 use super::rpc::{ForwardOp, ForwardReply};
+use super::snapshot::Snapshots;
 use super::startup;
 use super::state_machine::StateMachine;
 use super::stats::{Counters, StoreStats};
@@ -57,7 +58,8 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RaftStore {
-    /// Open (or create) the store in `dir` (`<dir>/raft.redb`) with default options.
+    /// Open (or create) the store in `dir` (`<dir>/raft.redb` and `<dir>/snapshots/`) with
+    /// default options.
     ///
     /// On first start this creates a one-voter cluster of `node_id`. Returns once this node
     /// is leader and has applied everything committed, so no acknowledged write is invisible.
@@ -90,7 +92,8 @@ impl RaftStore {
                 })?;
                 let (db, db_closed) = db::open(&dir.join("raft.redb"))?;
                 let db = Arc::new(db);
-                let state_machine = StateMachine::restore(db.clone(), counters, store_config)?;
+                let snapshots = Arc::new(Snapshots::open(db.clone(), &dir)?);
+                let state_machine = StateMachine::restore(snapshots, counters, store_config)?;
                 Ok((db, db_closed, state_machine))
             })
             .await

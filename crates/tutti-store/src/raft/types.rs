@@ -1,10 +1,9 @@
 //! The Raft type configuration of the store: what a log entry carries (a [`Command`]) and what
 //! applying it answers (a [`CommandResponse`]).
 
-use std::io::Cursor;
-
 use serde::{Deserialize, Serialize};
 
+use super::snapshot_file::SnapshotFile;
 use crate::{Revision, StoreError, Txn, TxnResponse};
 
 /// A node's id in the Raft group.
@@ -12,14 +11,14 @@ pub type NodeId = u64;
 
 openraft::declare_raft_types!(
     /// openraft types of the store: [`Command`]s in, [`CommandResponse`]s out, snapshots as
-    /// in-memory byte buffers (the serialized [`crate::mvcc::Mvcc`]).
+    /// files (the serialized [`crate::mvcc::Mvcc`]), streamed in chunks.
     pub TypeConfig:
         D = Command,
         R = CommandResponse,
         NodeId = NodeId,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

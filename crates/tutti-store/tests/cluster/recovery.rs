@@ -131,3 +131,66 @@ async fn force_new_cluster_keeps_every_key_of_a_survivor() {
     let resp = store.txn(Txn::put("/f/new", "after")).await.expect("write");
     assert_eq!(resp.revision, revision + 1);
 }
+
+/// The names of the files in a member's snapshot directory.
+fn snapshot_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("snapshots"))
+        .expect("snapshots dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_many_chunks_reaches_a_learner_which_restarts_from_it_alone() {
+    let mut cluster = Cluster::new(small_snapshots());
+    let leader = cluster.start(1, Bootstrap::NewCluster).await;
+    // About 8 MiB serialized (values and their history): several 1 MiB chunks.
+    for i in 0..60 {
+        let value = format!("{i:02}{}", "x".repeat(64 << 10));
+        leader
+            .txn(Txn::put(format!("/big/{i:02}"), value))
+            .await
+            .expect("put");
+    }
+    stats_reach(&leader, "a purged log on the leader", |s| {
+        s.purged_index.is_some_and(|p| p >= 50)
+    })
+    .await;
+    let before = all_keys(&leader).await;
+
+    let learner = cluster.start(2, Bootstrap::Join).await;
+    leader
+        .add_learner(2, &cluster.member(2).addr())
+        .await
+        .expect("add learner");
+    leader.promote(2).await.expect("promote once caught up");
+    assert!(
+        learner.stats().snapshots_installed >= 1,
+        "{:?}",
+        learner.stats()
+    );
+    assert_eq!(all_keys(&learner).await, before);
+    let dir = cluster.member(2).dir.clone();
+    let files = snapshot_files(&dir);
+    assert!(
+        files.len() == 1 && files[0].ends_with(".snap"),
+        "one snapshot and no transfer left over: {files:?}"
+    );
+
+    // With the leader gone, everything the learner serves after a restart comes from its disk.
+    cluster.kill(1).await;
+    cluster.kill(2).await;
+    let learner = cluster.start(2, Bootstrap::Join).await;
+    let resp = learner
+        .range_stale(RangeRequest::prefix("/big/"))
+        .await
+        .expect("stale read");
+    let after: Vec<(String, Revision)> = resp
+        .kvs
+        .into_iter()
+        .map(|kv| (kv.key, kv.mod_revision))
+        .collect();
+    assert_eq!(after, before);
+}
