@@ -161,8 +161,8 @@ impl Admission<'_> {
 
     /// Prepare an update of `old` to `new`. With [`Part::Status`] only the status is taken from
     /// `new`; otherwise the status is kept from `old` for kinds that have a status subresource.
-    /// [`Part::Binding`] is the scheduler's write of `spec.nodeName`, which ordinary pod
-    /// updates may not change.
+    /// [`Part::Binding`] is the scheduler's write of `spec.nodeName` (with the PodScheduled
+    /// condition in the status), which ordinary pod updates may not change.
     pub fn update(&mut self, old: &Value, mut new: Value, part: Part) -> ApiResult<Value> {
         let status_only = part == Part::Status;
         self.check_shape(&mut new)?;
@@ -179,7 +179,8 @@ impl Admission<'_> {
             o["status"] = new.get("status").cloned().unwrap_or(json!({}));
             o
         } else {
-            if info.has_status() && info.kind != "Namespace" {
+            // A binding sets the PodScheduled condition with the node name: its status stays.
+            if info.has_status() && info.kind != "Namespace" && part != Part::Binding {
                 match old.get("status") {
                     Some(s) => new["status"] = s.clone(),
                     None => {

@@ -675,6 +675,27 @@ async fn binding_status_and_deletecollection() {
         .await
         .unwrap();
     }
+    // Watchers see the binding as one change: bound and PodScheduled together, as in
+    // Kubernetes (a watcher never sees a pod bound but not yet scheduled).
+    let rv = pods
+        .get("p0")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let req = http::Request::get(format!(
+        "/api/v1/namespaces/default/pods?watch=true&fieldSelector=metadata.name%3Dp0&resourceVersion={rv}&timeoutSeconds=1"
+    ))
+    .body(vec![])
+    .unwrap();
+    let watch_client = srv.client().await;
+    let mut changes = Box::pin(
+        watch_client
+            .request_events::<serde_json::Value>(req)
+            .await
+            .unwrap(),
+    );
     let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p0"}, "target": {"kind": "Node", "name": "node-1"}});
     let (code, body) = srv
         .raw(
@@ -685,6 +706,21 @@ async fn binding_status_and_deletecollection() {
         )
         .await;
     assert_eq!(code, 200, "{body}");
+    let mut seen = Vec::new();
+    while let Some(event) = changes.next().await {
+        if let kube::api::WatchEvent::Modified(obj) = event.unwrap() {
+            seen.push(obj);
+        }
+    }
+    assert_eq!(seen.len(), 1, "one change for the binding: {seen:?}");
+    assert_eq!(seen[0]["spec"]["nodeName"], "node-1");
+    assert!(
+        seen[0]["status"]["conditions"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["type"] == "PodScheduled" && c["status"] == "True")),
+        "{}",
+        seen[0]
+    );
     let p0 = pods.get("p0").await.unwrap();
     assert_eq!(p0.spec.unwrap().node_name.as_deref(), Some("node-1"));
     let conds = p0.status.unwrap().conditions.unwrap_or_default();

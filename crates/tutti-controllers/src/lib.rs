@@ -69,6 +69,17 @@ impl Default for ControllerConfig {
     }
 }
 
+/// How many objects a controller reconciles at once (Kubernetes runs 5 workers for most of
+/// its controllers). kube-runtime polls every running reconcile whenever one of them wakes,
+/// so an unbounded count (5,000 nodes registering at once) costs time quadratic in it; the
+/// rest wait in its queue, which costs nothing to poll.
+const RECONCILE_CONCURRENCY: u16 = 16;
+
+/// The kube-runtime controller settings every controller here uses.
+pub(crate) fn reconcile_config() -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY)
+}
+
 /// Start every controller on the current runtime.
 pub fn spawn_all(client: kube::Client, config: ControllerConfig) {
     garbage_collector::spawn(client.clone());

@@ -10,9 +10,10 @@
 //! node's block is free again. Reading the cache rather than listing every Node per
 //! allocation keeps registering N nodes at O(N) API work, not O(N²) (5,000 hollow nodes
 //! made the old way cost a core). The lowest free block is chosen, so the result does not
-//! depend on timing; allocations are serialised, so two nodes reconciled at once cannot both
-//! take the same block. When the range is used up, the node gets one `CIDRNotAvailable`
-//! Event and is looked at again every [`EXHAUSTED_RETRY`].
+//! depend on timing; choices are serialised (each recorded under a lock before its write,
+//! which runs without it), so two nodes reconciled at once cannot both take the same block.
+//! When the range is used up, the node gets one `CIDRNotAvailable` Event and is looked at
+//! again every [`EXHAUSTED_RETRY`].
 //!
 //! Wiring: a kube-runtime `Controller` on Nodes; [`next_free`] is the pure part.
 
@@ -26,7 +27,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde_json::json;
 use tracing::Instrument;
@@ -130,8 +131,8 @@ struct Context {
     recorder: Recorder,
     cluster_cidr: Cidr,
     node_prefix: u8,
-    /// Held from reading the used blocks until the chosen one is written; holds the blocks
-    /// written whose Node the cache may not show with them yet.
+    /// Held while a block is chosen; holds the blocks chosen (being written, or written)
+    /// whose Node the cache does not show with them yet.
     allocating: tokio::sync::Mutex<HashMap<String, Cidr>>,
     /// Nodes already told (by an Event) that the range is used up.
     told_exhausted: std::sync::Mutex<HashSet<String>>,
@@ -167,7 +168,8 @@ async fn run(ctx: Arc<Context>) {
     let controller = Controller::new(
         Api::<Node>::all(ctx.client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .with_config(crate::reconcile_config());
     let run = Arc::new(Run {
         nodes: controller.store(),
         ctx,
@@ -207,42 +209,55 @@ async fn reconcile(node: Arc<Node>, run: Arc<Run>) -> Result<Action, Error> {
     result
 }
 
-/// Give `me` the lowest free block, reading the blocks in use from the cache.
+/// Give `me` the lowest free block, reading the blocks in use from the cache. The choice is
+/// made under the lock and recorded before the write, which then runs without it: writes
+/// for several nodes are in flight at once while no two can get the same block.
 async fn allocate(run: &Run, me: &Node) -> Result<Action, Error> {
     let ctx = &run.ctx;
     let name = me.name_any();
-    let mut written = ctx.allocating.lock().await;
     // The cache is complete once its first LIST is in: before that it could miss blocks.
     if run.nodes.wait_until_ready().await.is_err() {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
-    let cached = run.nodes.state();
-    // Forget what the cache now shows (or what was deleted with its node).
-    let by_name: HashMap<String, &Arc<Node>> = cached.iter().map(|n| (n.name_any(), n)).collect();
-    written.retain(|n, _| {
-        by_name
-            .get(n)
-            .is_some_and(|node| node_cidrs(node).is_empty())
-    });
-    let current = by_name.get(&name);
-    if current.is_some_and(|n| !node_cidrs(n).is_empty()) || written.contains_key(&name) {
-        return Ok(Action::await_change());
-    }
-    let used: Vec<Cidr> = cached
-        .iter()
-        .flat_map(|n| node_cidrs(n))
-        .filter_map(|c| parse_cidr(&c))
-        .chain(written.values().copied())
-        .collect();
-    match next_free(ctx.cluster_cidr, ctx.node_prefix, &used) {
+    let chosen = {
+        let mut written = ctx.allocating.lock().await;
+        // Forget what the cache now shows (or what was deleted with its node).
+        written.retain(|n, _| {
+            run.nodes
+                .get(&ObjectRef::new(n))
+                .is_some_and(|node| node_cidrs(&node).is_empty())
+        });
+        let current = run.nodes.get(&ObjectRef::new(&name));
+        if current.is_some_and(|n| !node_cidrs(&n).is_empty()) || written.contains_key(&name) {
+            return Ok(Action::await_change());
+        }
+        let used: Vec<Cidr> = run
+            .nodes
+            .state()
+            .iter()
+            .flat_map(|n| node_cidrs(n))
+            .filter_map(|c| parse_cidr(&c))
+            .chain(written.values().copied())
+            .collect();
+        let chosen = next_free(ctx.cluster_cidr, ctx.node_prefix, &used);
+        if let Some(block) = chosen {
+            written.insert(name.clone(), block);
+        }
+        chosen
+    };
+    match chosen {
         Some(block) => {
             let cidr = format_cidr(block);
             let patch = json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
             let nodes: Api<Node> = Api::all(ctx.client.clone());
-            nodes
+            if let Err(e) = nodes
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-            written.insert(name.clone(), block);
+                .await
+            {
+                // Not written: the block is free again.
+                ctx.allocating.lock().await.remove(&name);
+                return Err(e.into());
+            }
             tracing::info!(node = %name, pod_cidr = %cidr, "pod CIDR assigned");
             Ok(Action::await_change())
         }

@@ -45,7 +45,8 @@ async fn run(client: kube::Client) {
     let services = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .with_config(crate::reconcile_config());
     let store = services.store();
     let ctx = Arc::new(Context {
         client: client.clone(),

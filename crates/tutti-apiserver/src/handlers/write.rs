@@ -252,15 +252,28 @@ pub fn has_finalizers(obj: &Value) -> bool {
             && obj.get("kind").and_then(Value::as_str) == Some("Namespace")
 }
 
+/// Equal but for `metadata.resourceVersion` (compared in place: no copies of the objects).
 fn same_object(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        v
+    /// Equal objects once the key `skip` is left out of both.
+    fn equal_without(a: &Value, b: &Value, skip: &str) -> bool {
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return a == b;
+        };
+        let rest = |m: &serde_json::Map<String, Value>| m.len() - usize::from(m.contains_key(skip));
+        rest(a) == rest(b)
+            && a.iter()
+                .filter(|(k, _)| *k != skip)
+                .all(|(k, v)| b.get(k) == Some(v))
+    }
+    let (Some(ao), Some(bo)) = (a.as_object(), b.as_object()) else {
+        return a == b;
     };
-    strip(a) == strip(b)
+    ao.len() == bo.len()
+        && ao.iter().all(|(k, v)| match bo.get(k) {
+            Some(w) if k == "metadata" => equal_without(v, w, "resourceVersion"),
+            Some(w) => v == w,
+            None => false,
+        })
 }
 
 /// `POST pods/<name>/binding`: assign a pending pod to a node (the scheduler's one write).
@@ -282,6 +295,8 @@ pub async fn binding(req: Req) -> ApiResult<Response> {
         });
     }
     let opts = WriteOptions::from_req(&req)?;
+    // One write, as Kubernetes' binding does: the node name and the PodScheduled condition
+    // together, so watchers see the pod bound and scheduled in the same event.
     update_with(&req.api, info, req.target.ns(), &name, Update { part: Part::Binding, expected: None, opts: &opts }, |old| {
         let current = old.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
         if !current.is_empty() {
@@ -293,15 +308,11 @@ pub async fn binding(req: Req) -> ApiResult<Response> {
         }
         let mut new = old.clone();
         new["spec"]["nodeName"] = json!(node);
-        Ok(new)
-    })
-    .await?;
-    // The PodScheduled condition is status: written through the status path.
-    update_with(&req.api, info, req.target.ns(), &name, Update { part: Part::Status, expected: None, opts: &opts }, |old| {
-        let mut new = old.clone();
         let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": objects::now_rfc3339()});
-        let conds = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+        let mut conds: Vec<Value> = match new["status"]["conditions"].take() {
+            Value::Array(conds) => conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect(),
+            _ => Vec::new(),
+        };
         conds.push(cond);
         new["status"]["conditions"] = Value::Array(conds);
         Ok(new)

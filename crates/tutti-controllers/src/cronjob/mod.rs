@@ -61,6 +61,7 @@ async fn run(client: kube::Client) {
         Api::<CronJob>::all(client.clone()),
         watcher::Config::default(),
     )
+    .with_config(crate::reconcile_config())
     .owns(Api::<Job>::all(client), watcher::Config::default())
     .run(reconcile, error_policy, ctx)
     .for_each(|_| async {});

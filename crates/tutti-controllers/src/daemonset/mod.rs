@@ -81,6 +81,7 @@ async fn run(client: kube::Client) {
         Api::<DaemonSet>::all(client.clone()),
         watcher::Config::default(),
     )
+    .with_config(crate::reconcile_config())
     .owns(Api::<Pod>::all(client), watcher::Config::default())
     .reconcile_all_on(node_events)
     .run(reconcile, error_policy, ctx)

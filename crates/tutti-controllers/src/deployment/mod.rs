@@ -82,7 +82,8 @@ async fn run(client: kube::Client) {
     let controller = Controller::new(
         Api::<Deployment>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .with_config(crate::reconcile_config());
     let store = controller.store();
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "deployment-controller"),

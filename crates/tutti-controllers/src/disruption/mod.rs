@@ -60,7 +60,8 @@ async fn run(client: kube::Client) {
     let controller = Controller::new(
         Api::<PodDisruptionBudget>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .with_config(crate::reconcile_config());
     let store = controller.store();
     let ctx = Arc::new(Context {
         client: client.clone(),

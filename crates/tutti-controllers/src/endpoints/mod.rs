@@ -99,7 +99,8 @@ async fn run(client: kube::Client) {
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .with_config(crate::reconcile_config());
     let store = controller.store();
     let membership = Arc::new(Membership::default());
     let ctx = Arc::new(Context {

@@ -68,6 +68,7 @@ async fn run(client: kube::Client) {
         client: client.clone(),
     });
     let controller = Controller::new(Api::<Job>::all(client.clone()), watcher::Config::default())
+        .with_config(crate::reconcile_config())
         .owns(Api::<Pod>::all(client), watcher::Config::default())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {});

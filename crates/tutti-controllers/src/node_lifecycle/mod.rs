@@ -264,43 +264,49 @@ impl Monitor {
             source,
         };
         let stamp = Timestamp::from_second(now.as_second()).unwrap_or(now);
-        let mut node = node.clone();
+        // Checked every tick for every node: the node is copied only when a patch returns
+        // a newer one.
+        let mut patched: Option<Node> = None;
         if health == (NodeHealth::Unreachable { mark_unknown: true }) {
             let patch = json!({
                 "metadata": {"resourceVersion": node.metadata.resource_version},
-                "status": {"conditions": unknown_conditions(&node, stamp)},
+                "status": {"conditions": unknown_conditions(node, stamp)},
             });
-            node = self
-                .nodes_api
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(err)?;
+            patched = Some(
+                self.nodes_api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(err)?,
+            );
             tracing::info!(node = %name, "node stopped renewing its lease; marked NotReady");
             self.recorder
                 .publish(
-                    &reference(&node),
+                    &reference(patched.as_ref().unwrap_or(node)),
                     EventType::Normal,
                     "NodeNotReady",
                     &format!("Node {name} status is now: NodeNotReady"),
                 )
                 .await;
         }
-        if let Some(taints) = reconcile_taints(&node, stamp) {
+        if let Some(taints) = reconcile_taints(patched.as_ref().unwrap_or(node), stamp) {
             let keys: Vec<String> = taints
                 .iter()
                 .map(|t| format!("{}:{}", t.key, t.effect))
                 .collect();
+            let current = patched.as_ref().unwrap_or(node);
             let patch = json!({
-                "metadata": {"resourceVersion": node.metadata.resource_version},
+                "metadata": {"resourceVersion": current.metadata.resource_version},
                 "spec": {"taints": taints},
             });
-            node = self
-                .nodes_api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(err)?;
+            patched = Some(
+                self.nodes_api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(err)?,
+            );
             tracing::info!(node = %name, taints = ?keys, "node taints updated");
         }
+        let node = patched.as_ref().unwrap_or(node);
         let taints = node
             .spec
             .as_ref()

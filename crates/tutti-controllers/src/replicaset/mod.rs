@@ -77,7 +77,8 @@ async fn run(client: kube::Client) {
     let controller = Controller::new(
         Api::<ReplicaSet>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .with_config(crate::reconcile_config());
     let store = controller.store();
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "replicaset-controller"),
