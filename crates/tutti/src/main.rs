@@ -11,6 +11,12 @@ mod whoami;
 
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc's malloc: the API server allocates and frees a JSON tree per
+/// object it reads or writes, and glibc's malloc/free were a third of its CPU at 5,000
+/// nodes (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
