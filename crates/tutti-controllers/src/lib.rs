@@ -26,6 +26,7 @@ pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod pod_creation;
+pub mod pod_feed;
 pub mod pods;
 pub mod replicaset;
 pub mod service_lb;
@@ -84,13 +85,17 @@ pub(crate) fn reconcile_config() -> kube::runtime::controller::Config {
 pub fn spawn_all(client: kube::Client, config: ControllerConfig) {
     garbage_collector::spawn(client.clone());
     namespace::spawn(client.clone());
-    replicaset::spawn(client.clone());
+    // One pod watch for the five controllers that follow pods; they subscribe first so
+    // they see its initial listing.
+    let pods = pod_feed::PodFeed::default();
+    replicaset::spawn_with(client.clone(), &pods);
     deployment::spawn(client.clone());
-    daemonset::spawn(client.clone());
-    job::spawn(client.clone());
+    daemonset::spawn_with(client.clone(), &pods);
+    job::spawn_with(client.clone(), &pods);
     cronjob::spawn(client.clone());
-    disruption::spawn(client.clone());
-    endpoints::spawn(client.clone());
+    disruption::spawn_with(client.clone(), &pods);
+    endpoints::spawn_with(client.clone(), &pods);
+    pods.start(client.clone());
     service_lb::spawn(client.clone());
     node_ipam::spawn(client.clone(), &config);
     event_ttl::spawn(client.clone(), &config);

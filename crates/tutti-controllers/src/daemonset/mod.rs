@@ -15,6 +15,7 @@ pub mod placement;
 pub mod plan;
 pub mod pod;
 
+use crate::pod_feed::{PodChanges, PodFeed};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,12 +65,20 @@ struct Context {
     nodes: Store<Node>,
 }
 
-/// Start the controller on the current runtime (started again if a reconcile panics).
+/// Start the controller on the current tokio runtime, with a pod watch of its own.
 pub fn spawn(client: kube::Client) {
-    crate::supervise::supervise("daemonset", move || run(client.clone()));
+    let pods = PodFeed::default();
+    spawn_with(client.clone(), &pods);
+    pods.start(client);
 }
 
-async fn run(client: kube::Client) {
+/// Start the controller on the current tokio runtime, following pods through `pods`.
+pub fn spawn_with(client: kube::Client, pods: &PodFeed) {
+    let changes = pods.subscriber();
+    crate::supervise::supervise("daemonset", move || run(client.clone(), changes()));
+}
+
+async fn run(client: kube::Client, pods: PodChanges) {
     let (nodes, node_events) = node_changes(Api::all(client.clone()));
     let ctx = Arc::new(Context {
         backoff: ErrorBackoff::default(),
@@ -82,7 +91,7 @@ async fn run(client: kube::Client) {
         watcher::Config::default(),
     )
     .with_config(crate::reconcile_config())
-    .owns(Api::<Pod>::all(client), watcher::Config::default())
+    .owns_shared_stream(pods)
     .reconcile_all_on(node_events)
     .run(reconcile, error_policy, ctx)
     .for_each(|_| async {});

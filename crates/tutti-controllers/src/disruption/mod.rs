@@ -18,6 +18,7 @@
 pub mod budget;
 mod expected;
 
+use crate::pod_feed::{PodChanges, PodFeed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,12 +52,20 @@ struct Context {
     backoff: ErrorBackoff,
 }
 
-/// Start the controller on the current tokio runtime.
+/// Start the controller on the current tokio runtime, with a pod watch of its own.
 pub fn spawn(client: kube::Client) {
-    crate::supervise::supervise("disruption", move || run(client.clone()));
+    let pods = PodFeed::default();
+    spawn_with(client.clone(), &pods);
+    pods.start(client);
 }
 
-async fn run(client: kube::Client) {
+/// Start the controller on the current tokio runtime, following pods through `pods`.
+pub fn spawn_with(client: kube::Client, pods: &PodFeed) {
+    let changes = pods.subscriber();
+    crate::supervise::supervise("disruption", move || run(client.clone(), changes()));
+}
+
+async fn run(client: kube::Client, pods: PodChanges) {
     let controller = Controller::new(
         Api::<PodDisruptionBudget>::all(client.clone()),
         watcher::Config::default(),
@@ -69,11 +78,7 @@ async fn run(client: kube::Client) {
     });
     tracing::info!("disruption controller started");
     controller
-        .watches(
-            Api::<Pod>::all(client),
-            watcher::Config::default(),
-            move |pod| budgets_for(&store, &pod),
-        )
+        .watches_shared_stream(pods, move |pod| budgets_for(&store, &pod))
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {

@@ -27,6 +27,7 @@ pub mod subsets;
 pub mod targets;
 mod write;
 
+use crate::pod_feed::{PodChanges, PodFeed};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -88,14 +89,24 @@ struct Membership {
     by_pod: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
-/// Start the controller (and its deletion watch) on the current tokio runtime.
+/// Start the controller on the current tokio runtime, with a pod watch of its own.
 pub fn spawn(client: kube::Client) {
+    let pods = PodFeed::default();
+    spawn_with(client.clone(), &pods);
+    pods.start(client);
+}
+
+/// Start the controller on the current tokio runtime, following pods through `pods`.
+pub fn spawn_with(client: kube::Client, pods: &PodFeed) {
+    let changes = pods.subscriber();
     let endpoints_client = client.clone();
-    crate::supervise::supervise("endpoints", move || run(endpoints_client.clone()));
+    crate::supervise::supervise("endpoints", move || {
+        run(endpoints_client.clone(), changes())
+    });
     cleanup::spawn(client);
 }
 
-async fn run(client: kube::Client) {
+async fn run(client: kube::Client, pods: PodChanges) {
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -109,11 +120,7 @@ async fn run(client: kube::Client) {
     });
     tracing::info!("endpoints controller started");
     controller
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            move |pod| services_for(&store, &membership, &pod),
-        )
+        .watches_shared_stream(pods, move |pod| services_for(&store, &membership, &pod))
         .watches(
             Api::<Endpoints>::all(client.clone()),
             watcher::Config::default().labels(&format!("{SKIP_MIRROR_LABEL}=true")),

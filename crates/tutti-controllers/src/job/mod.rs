@@ -13,6 +13,7 @@
 pub mod backoff;
 pub mod plan;
 
+use crate::pod_feed::{PodChanges, PodFeed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,12 +57,20 @@ struct Context {
     backoff: ErrorBackoff,
 }
 
-/// Start the controller on the current runtime (started again if a reconcile panics).
+/// Start the controller on the current tokio runtime, with a pod watch of its own.
 pub fn spawn(client: kube::Client) {
-    crate::supervise::supervise("job", move || run(client.clone()));
+    let pods = PodFeed::default();
+    spawn_with(client.clone(), &pods);
+    pods.start(client);
 }
 
-async fn run(client: kube::Client) {
+/// Start the controller on the current tokio runtime, following pods through `pods`.
+pub fn spawn_with(client: kube::Client, pods: &PodFeed) {
+    let changes = pods.subscriber();
+    crate::supervise::supervise("job", move || run(client.clone(), changes()));
+}
+
+async fn run(client: kube::Client, pods: PodChanges) {
     let ctx = Arc::new(Context {
         backoff: ErrorBackoff::default(),
         recorder: Recorder::new(client.clone(), "job-controller"),
@@ -69,7 +78,7 @@ async fn run(client: kube::Client) {
     });
     let controller = Controller::new(Api::<Job>::all(client.clone()), watcher::Config::default())
         .with_config(crate::reconcile_config())
-        .owns(Api::<Pod>::all(client), watcher::Config::default())
+        .owns_shared_stream(pods)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {});
     controller.await;

@@ -16,6 +16,7 @@ pub(crate) mod claim;
 pub mod scale;
 pub mod status;
 
+use crate::pod_feed::{PodChanges, PodFeed};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,12 +69,20 @@ pub(crate) struct Context {
     strays: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
-/// Start the controller on the current tokio runtime.
+/// Start the controller on the current tokio runtime, with a pod watch of its own.
 pub fn spawn(client: kube::Client) {
-    crate::supervise::supervise("replicaset", move || run(client.clone()));
+    let pods = PodFeed::default();
+    spawn_with(client.clone(), &pods);
+    pods.start(client);
 }
 
-async fn run(client: kube::Client) {
+/// Start the controller on the current tokio runtime, following pods through `pods`.
+pub fn spawn_with(client: kube::Client, pods: &PodFeed) {
+    let changes = pods.subscriber();
+    crate::supervise::supervise("replicaset", move || run(client.clone(), changes()));
+}
+
+async fn run(client: kube::Client, pods: PodChanges) {
     let controller = Controller::new(
         Api::<ReplicaSet>::all(client.clone()),
         watcher::Config::default(),
@@ -89,11 +98,7 @@ async fn run(client: kube::Client) {
     let mapper_ctx = ctx.clone();
     tracing::info!("replicaset controller started");
     controller
-        .watches(
-            Api::<Pod>::all(client),
-            watcher::Config::default(),
-            move |pod| replica_sets_for(&store, &mapper_ctx, &pod),
-        )
+        .watches_shared_stream(pods, move |pod| replica_sets_for(&store, &mapper_ctx, &pod))
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
