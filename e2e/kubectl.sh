@@ -124,4 +124,20 @@ if out=$(k apply --validate=strict -f "$WORK/unknown.yaml" 2>&1); then fail "unk
 assert_contains "$out" "labelz" "strict unknown field"
 ok "invalid manifests refused with field paths"
 
+# A v1 List: kubectl validates it on the client against /openapi/v2, then sends each item.
+cat >"$WORK/list.yaml" <<'YAML'
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: listed-a}, data: {k: a}}
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: listed-b}, data: {k: b}}
+YAML
+out=$(k create -f "$WORK/list.yaml" 2>&1) || fail "kubectl create of a List: $out"
+assert_contains "$out" "configmap/listed-a created" "List create"
+assert_contains "$out" "configmap/listed-b created" "List create"
+out=$(k apply -f "$WORK/list.yaml" 2>&1) || fail "kubectl apply of a List: $out"
+assert_contains "$out" "configmap/listed-b configured" "List apply"
+k delete -f "$WORK/list.yaml" >/dev/null
+ok "kubectl create/apply of a v1 List"
+
 echo "kubectl e2e: all checks passed"

@@ -106,6 +106,7 @@ impl ApiServer {
             .route("/apis", get(discovery::groups))
             .route("/apis/{group}", get(discovery::group))
             .route("/apis/{group}/{version}", get(discovery::group_resources))
+            .route("/openapi/v2", get(openapi::v2))
             .route("/openapi/v3", get(openapi::index))
             .route("/openapi/v3/{*path}", get(openapi::document))
             .route("/api/v1/{*rest}", any(handlers::core).layer(authz()))

@@ -2,14 +2,46 @@
 //! resource path and operation with its `x-kubernetes-group-version-kind` and parameters.
 //! kubectl reads it to learn that the server validates fields itself (`fieldValidation`)
 //! before `apply`. We serve what we implement; no upstream spec files are shipped.
+//!
+//! OpenAPI v2 is served as an empty document (no definitions): kubectl validates a `List`
+//! on the client against the v2 schemas, skips the kinds it finds no schema for, and fails
+//! when `/openapi/v2` is missing; the server still validates every item it is sent.
 
 use axum::Json;
 use axum::extract::Path;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tutti_core::registry::{self, RESOURCES, ResourceInfo};
 
 use crate::discovery::KUBE_MINOR;
 use crate::error::{ApiError, ApiResult};
+
+/// `GET /openapi/v2`: a swagger 2.0 document without paths or definitions, as JSON or as
+/// the protobuf kubectl asks for (gnostic's `openapi_v2.Document`).
+pub async fn v2(headers: HeaderMap) -> Response {
+    let wants_protobuf = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("protobuf"));
+    if wants_protobuf {
+        // Field 1 `swagger` = "2.0"; field 2 `info` = {1 `title` = "tutti", 2 `version` = "v1"}.
+        const DOCUMENT: &[u8] = b"\x0a\x032.0\x12\x0b\x0a\x05tutti\x12\x02v1";
+        // Sent as octet-stream, as Kubernetes does: Go's media type parser rejects the '@'.
+        return (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            DOCUMENT,
+        )
+            .into_response();
+    }
+    Json(json!({
+        "swagger": "2.0",
+        "info": {"title": "tutti", "version": "v1"},
+        "paths": {},
+        "definitions": {},
+    }))
+    .into_response()
+}
 
 fn gv_paths() -> Vec<(String, &'static str, &'static str)> {
     let mut out = vec![("api/v1".to_string(), "", "v1")];

@@ -653,6 +653,11 @@ async fn tables_and_discovery_serve_kubectl() {
         )
         .await
         .unwrap();
+    // OpenAPI v2 exists (kubectl validates a v1 List against it), with no schemas to skip.
+    let (code, v2) = srv.raw("GET", "/openapi/v2", "application/json", "").await;
+    assert_eq!(code, 200, "{v2}");
+    assert_eq!(v2["swagger"], "2.0");
+    assert_eq!(v2["definitions"], json!({}));
     let patch = &oa["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
     assert!(
         patch["parameters"]
