@@ -1,7 +1,44 @@
 //! Kubernetes' human-readable durations (apimachinery `duration.HumanDuration`), shared by
-//! the server's tables and the CLI so AGE reads the same everywhere.
+//! the server's tables and the CLI so AGE reads the same everywhere; and Go's duration
+//! syntax (`time.ParseDuration`), which Kubernetes fields and flags use.
+
+use std::time::Duration;
 
 use k8s_openapi::jiff::SignedDuration;
+
+/// Go's `time.ParseDuration` syntax, unsigned, ASCII units: `1h30m`, `90s`, `1.5h`, `500ms`,
+/// `0`. `None` for anything else (no unit, an unknown unit, empty).
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.')
+            .count();
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = match &rest[..letters] {
+            "ns" => 1e-9,
+            "us" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[letters..];
+        total += value * unit;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
 
 /// Renders a duration with two or three significant figures, exactly as apimachinery's
 /// `duration.HumanDuration` does: `59s`, `119s`, `2m`, `2m30s`, `10m`, `179m`, `3h`, `7h59m`,

@@ -140,33 +140,7 @@ fn parse_descriptor(descriptor: &str, spec: &str) -> Result<CronSchedule, CronEr
 
 /// Go duration syntax (`1h30m`, `90s`, `1.5h`; ASCII units only), whole seconds.
 fn parse_duration(s: &str) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .bytes()
-            .take_while(|c| c.is_ascii_digit() || *c == b'.')
-            .count();
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let factor = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * factor;
-    }
-    // Durations are small and non-negative here; truncating to whole seconds is intended.
-    Some(total as u64)
+    crate::duration::parse_go_duration(s).map(|d| d.as_secs())
 }
 
 /// A comma-separated list of ranges; returns the bit set and whether it was `*`/`?`.

@@ -32,7 +32,7 @@ impl ControllerArgs {
 /// read as "never": Kubernetes has no such setting, and Events kept forever are what this
 /// flag exists to prevent.
 fn parse_event_ttl(s: &str) -> Result<Duration, String> {
-    let ttl = parse_go_duration(s).ok_or_else(|| {
+    let ttl = tutti_core::duration::parse_go_duration(s).ok_or_else(|| {
         format!("{s:?} is not a duration: use a number and h, m, s or ms, like 1h, 30m or 1h30m")
     })?;
     if ttl.is_zero() {
@@ -46,39 +46,6 @@ fn parse_event_ttl(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?}: the TTL must be at least 1s"));
     }
     Ok(ttl)
-}
-
-/// Go's `time.ParseDuration` syntax, unsigned: `1h30m`, `90s`, `1.5h`, `500ms`, `0`.
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .bytes()
-            .take_while(|c| c.is_ascii_digit() || *c == b'.')
-            .count();
-        let value: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..letters] {
-            "ns" => 1e-9,
-            "us" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[letters..];
-        total += value * unit;
-    }
-    Duration::try_from_secs_f64(total).ok()
 }
 
 #[cfg(test)]
