@@ -129,7 +129,9 @@ waitv 120 -eq 6 running app=nginx
 on() { kubectl get pods -l app=nginx --field-selector "spec.nodeName=$1,status.phase=Running" --no-headers 2>/dev/null | wc -l; }
 [ "$(on a1)" -ge 1 ] && [ "$(on a2)" -ge 1 ] || fail "pods not spread: a1=$(on a1) a2=$(on a2)"
 ok "6 Running: a1=$(on a1) a2=$(on a2)"
-containers_before=$(docker ps -q --filter label=io.tutti.container-name=nginx | sort | tr '\n' ' ')
+# nginx containers of the two agents, sorted ids (other Docker users on this host do not count).
+agent_nginx() { for n in a1 a2; do docker ps -q --filter "label=io.tutti.node=$n" --filter label=io.tutti.container-name=nginx; done | sort; }
+containers_before=$(agent_nginx | tr '\n' ' ')
 
 step "2. kill -9 the Raft leader $FAILOVERS times"
 times=()
@@ -162,7 +164,7 @@ q = lambda p: t[min(len(t) - 1, int(round(p * (len(t) - 1))))]
 print(f"failover over {len(t)} leader kills: p50 {q(0.5)} ms, p99 {q(0.99)} ms, max {t[-1]} ms")
 PY
 waitv 60 -eq 6 running app=nginx
-containers_after=$(docker ps -q --filter label=io.tutti.container-name=nginx | sort | tr '\n' ' ')
+containers_after=$(agent_nginx | tr '\n' ' ')
 [ "$containers_before" = "$containers_after" ] || fail "containers changed during leader kills: $containers_before -> $containers_after"
 ok "same 6 containers throughout; agents followed the managers"
 grep -h "switching to manager" "$WORK/a1.err" "$WORK/a2.err" | head -3 || true
@@ -179,7 +181,7 @@ ip link set tt-a1 up
 waitv 90 -eq 0 sh -c "docker ps -q --filter label=io.tutti.node=a1 --filter label=io.tutti.container-name=nginx | wc -l"
 waitv 30 -eq 6 count_pods app=nginx
 waitv 30 -eq 6 running app=nginx
-nginx_containers() { docker ps -q --filter label=io.tutti.container-name=nginx | wc -l; }
+nginx_containers() { agent_nginx | wc -l; }
 if ! (waitv 30 -eq 6 nginx_containers); then
   docker ps --filter label=io.tutti.container-name=nginx --format '{{.Names}} {{.Status}} {{.Label "io.tutti.node"}} {{.Label "io.tutti.pod-name"}}' >&2
   kubectl get pods -l app=nginx -o wide >&2

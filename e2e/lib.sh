@@ -6,9 +6,24 @@ EXAMPLES="${EXAMPLES:-$ROOT/../shared/examples}"
 TUTTI="${TUTTI_BIN:-$ROOT/target/debug/tutti}"
 WORK="$(mktemp -d)"
 DEV_PID=""
+DEV_CONTAINERS_BEFORE=""
+
+# Docker containers of `tutti dev`'s own node (named after this host), one id per line.
+dev_node_containers() {
+  command -v docker >/dev/null 2>&1 || return 0
+  docker ps -aq --no-trunc --filter label=io.tutti.managed=true --filter "label=io.tutti.node=$(tr "[:upper:]" "[:lower:]" </proc/sys/kernel/hostname)" 2>/dev/null | sort || true
+}
 
 cleanup() {
-  if [ -n "$DEV_PID" ]; then kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; fi
+  if [ -n "$DEV_PID" ]; then
+    kill "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true
+    # Docker containers outlive their agent by design (a restart adopts them); remove the ones
+    # this run's dev started, such as those of pods still terminating at exit, so the next
+    # script starts from the Docker it found.
+    local left
+    left=$(comm -13 <(echo "$DEV_CONTAINERS_BEFORE") <(dev_node_containers) | grep . || true)
+    [ -z "$left" ] || docker rm -f $left >/dev/null 2>&1 || true
+  fi
   # Process-driver pods outlive their agent by design; end the ones this run started.
   for pid in $(pgrep -f "$WORK/dev/agent/process" 2>/dev/null); do kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -28,6 +43,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_dev() {
   [ -x "$TUTTI" ] || fail "tutti binary not found at $TUTTI (build it first)"
   PORT="$(free_port)"
+  DEV_CONTAINERS_BEFORE=$(dev_node_containers)
   local start_ns; start_ns=$(date +%s%N)
   # shellcheck disable=SC2086 # TUTTI_DEV_ARGS is a list of flags
   TUTTI_LOG=${TUTTI_LOG:-info} "$TUTTI" dev --data-dir "$WORK/dev" --port "$PORT" ${TUTTI_DEV_ARGS:-} >"$WORK/dev.out" 2>"$WORK/dev.err" &
