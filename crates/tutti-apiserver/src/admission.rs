@@ -98,19 +98,18 @@ impl Admission<'_> {
         } else {
             metadata_mut(obj).remove("namespace");
         }
-        if self.field_validation != FieldValidation::Ignore {
-            let unknown = decode::unknown_fields(info.kind, obj);
-            if !unknown.is_empty() {
-                if self.field_validation == FieldValidation::Strict {
-                    let causes = unknown.iter().map(FieldError::unknown).collect();
-                    return Err(invalid(info, objects::name(obj), causes));
-                }
-                self.warnings
-                    .extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+        let find_unknown = self.field_validation != FieldValidation::Ignore;
+        let unknown = decode::decode_checked(info.kind, obj, find_unknown)
+            .map_err(|causes| invalid(info, objects::name(obj), causes))?;
+        if !unknown.is_empty() {
+            if self.field_validation == FieldValidation::Strict {
+                let causes = unknown.iter().map(FieldError::unknown).collect();
+                return Err(invalid(info, objects::name(obj), causes));
             }
+            self.warnings
+                .extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
         }
-        decode::decode_typed(info.kind, obj)
-            .map_err(|causes| invalid(info, objects::name(obj), causes))
+        Ok(())
     }
 
     /// Prepare a new object for creation: shape checks, system metadata, defaults, validation.

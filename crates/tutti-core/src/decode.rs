@@ -107,6 +107,10 @@ pub fn decode_typed(kind: &str, obj: &Value) -> Result<(), Vec<FieldError>> {
 
 /// Decodes `obj` into `T`, turning a serde error into a [`FieldError`] at the failing path.
 pub fn decode_as<T: DeserializeOwned>(obj: &Value) -> Result<T, FieldError> {
+    // Tracking the path costs on every field; only a failed decode needs it.
+    if let Ok(t) = T::deserialize(obj) {
+        return Ok(t);
+    }
     serde_path_to_error::deserialize::<_, T>(obj).map_err(|err| {
         let mut segments: Vec<Segment> = err.path().iter().cloned().collect();
         let message = err.inner().to_string();
@@ -262,6 +266,23 @@ fn collect_unknown(input: &Value, known: &Value, path: &mut String, out: &mut Ve
         }
         _ => {}
     }
+}
+
+/// [`decode_typed`] and, when `find_unknown` is set, [`unknown_fields`] with one typed decode
+/// (what a write's admission needs: decoding a pod is a noticeable part of creating one).
+pub fn decode_checked(
+    kind: &str,
+    obj: &Value,
+    find_unknown: bool,
+) -> Result<Vec<String>, Vec<FieldError>> {
+    with_kind_type!(kind, T => {
+        let typed = decode_as::<T>(obj).map_err(|e| vec![e])?;
+        let mut out = Vec::new();
+        if find_unknown && let Ok(known) = serde_json::to_value(typed) {
+            collect_unknown(obj, &known, &mut String::new(), &mut out);
+        }
+        Ok(out)
+    }, _ => Err(vec![unsupported_kind(kind)]))
 }
 
 #[cfg(test)]
