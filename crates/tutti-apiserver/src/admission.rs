@@ -60,7 +60,9 @@ fn invalid(info: &ResourceInfo, name: &str, causes: Vec<FieldError>) -> ApiError
 
 impl Admission<'_> {
     /// apiVersion/kind, namespace, unknown fields and types. Fills a missing apiVersion/kind.
-    fn check_shape(&mut self, obj: &mut Value) -> ApiResult<()> {
+    /// Without `typed` the object is not decoded: for objects the server built from a stored
+    /// one (a binding), whose shape it knows.
+    fn check_shape(&mut self, obj: &mut Value, typed: bool) -> ApiResult<()> {
         let info = self.info;
         let want = info.api_version();
         match obj.get("apiVersion").and_then(Value::as_str) {
@@ -98,6 +100,9 @@ impl Admission<'_> {
         } else {
             metadata_mut(obj).remove("namespace");
         }
+        if !typed {
+            return Ok(());
+        }
         let find_unknown = self.field_validation != FieldValidation::Ignore;
         let unknown = decode::decode_checked(info.kind, obj, find_unknown)
             .map_err(|causes| invalid(info, objects::name(obj), causes))?;
@@ -114,7 +119,7 @@ impl Admission<'_> {
 
     /// Prepare a new object for creation: shape checks, system metadata, defaults, validation.
     pub fn create(&mut self, mut obj: Value) -> ApiResult<Value> {
-        self.check_shape(&mut obj)?;
+        self.check_shape(&mut obj, true)?;
         let info = self.info;
         let meta = metadata_mut(&mut obj);
         for f in [
@@ -164,7 +169,7 @@ impl Admission<'_> {
     /// condition in the status), which ordinary pod updates may not change.
     pub fn update(&mut self, old: &Value, mut new: Value, part: Part) -> ApiResult<Value> {
         let status_only = part == Part::Status;
-        self.check_shape(&mut new)?;
+        self.check_shape(&mut new, part != Part::Binding)?;
         let info = self.info;
         if objects::name(&new) != objects::name(old) {
             return Err(ApiError::BadRequest(format!(

@@ -67,7 +67,11 @@ impl Graph {
                 .entry(o.uid.clone())
                 .or_default()
                 .insert(uid.clone());
-            touched.push(o.uid.clone());
+            // Only an owner being deleted waits on its dependents; looking at any other owner
+            // on every change of one of its pods would cost O(pods) per change.
+            if self.nodes.get(&o.uid).is_some_and(|n| n.deleting) {
+                touched.push(o.uid.clone());
+            }
         }
         self.nodes.insert(uid, node);
         touched
@@ -240,13 +244,17 @@ async fn process(gc: &Collector, uid: &str) -> Result<(), kube::Error> {
         let Some(node) = g.nodes.get(uid).cloned() else {
             return Ok(());
         };
-        let deps: Vec<(String, Node)> = g
-            .dependents
-            .get(uid)
-            .into_iter()
-            .flatten()
-            .filter_map(|d| g.nodes.get(d).map(|n| (d.clone(), n.clone())))
-            .collect();
+        // Only a deleting owner acts on its dependents: copy them only then.
+        let deps: Vec<(String, Node)> = if node.deleting {
+            g.dependents
+                .get(uid)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| g.nodes.get(d).map(|n| (d.clone(), n.clone())))
+                .collect()
+        } else {
+            Vec::new()
+        };
         (node, deps)
     };
     if node.deleting && node.finalizers.iter().any(|f| f == "orphan") {
@@ -362,5 +370,52 @@ async fn remove_finalizer(gc: &Collector, node: &Node, finalizer: &str) -> Resul
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(kind: &str, owner: Option<&str>, deleting: bool) -> Node {
+        let info = RESOURCES
+            .iter()
+            .find(|r| r.kind == kind)
+            .expect("a served kind");
+        Node {
+            info,
+            namespace: Some("default".into()),
+            name: kind.to_lowercase(),
+            owners: owner
+                .map(|uid| Owner {
+                    uid: uid.into(),
+                    api_version: "apps/v1".into(),
+                    kind: "ReplicaSet".into(),
+                    name: "rs".into(),
+                })
+                .into_iter()
+                .collect(),
+            finalizers: Vec::new(),
+            deleting,
+        }
+    }
+
+    #[test]
+    fn a_dependent_change_wakes_its_owner_only_while_the_owner_is_deleted() {
+        let mut g = Graph::default();
+        g.upsert("rs".into(), node("ReplicaSet", None, false));
+        // A live owner is not looked at for every change of one of its many pods.
+        assert_eq!(
+            g.upsert("p1".into(), node("Pod", Some("rs"), false)),
+            vec!["p1".to_string()]
+        );
+        g.upsert("rs".into(), node("ReplicaSet", None, true));
+        assert_eq!(
+            g.upsert("p1".into(), node("Pod", Some("rs"), true)),
+            vec!["p1".to_string(), "rs".to_string()]
+        );
+        // A dependent gone always wakes its owners (foreground deletion waits for that).
+        assert_eq!(g.remove("p1"), vec!["rs".to_string()]);
+        assert!(!g.dependents.contains_key("rs"));
     }
 }

@@ -227,62 +227,72 @@ fn push_key(out: &mut String, key: &str) {
     out.push_str(key);
 }
 
-/// Paths of fields in `obj` that the schema of `kind` does not know. Found by decoding into
-/// the typed struct, re-encoding, and listing the input keys that did not survive; keys whose
-/// value is `null` do not count. Free-form maps (labels, data, selectors) survive intact, so
-/// their keys are never reported. Returns nothing if `obj` does not decode.
+/// Paths of fields in `obj` that the schema of `kind` does not know: the keys the typed
+/// decode skips. Keys whose value is `null` do not count. Free-form maps (labels, data,
+/// selectors) keep every key, so theirs are never reported. Returns nothing if `obj` does not
+/// decode.
 pub fn unknown_fields(kind: &str, obj: &Value) -> Vec<String> {
-    let round_trip = with_kind_type!(kind, T => decode_as::<T>(obj).ok().and_then(|t| serde_json::to_value(t).ok()), _ => None);
-    let mut out = Vec::new();
-    if let Some(known) = round_trip {
-        collect_unknown(obj, &known, &mut String::new(), &mut out);
-    }
-    out
+    decode_checked(kind, obj, true).unwrap_or_default()
 }
 
-fn collect_unknown(input: &Value, known: &Value, path: &mut String, out: &mut Vec<String>) {
-    match (input, known) {
-        (Value::Object(input), Value::Object(known)) => {
-            for (key, value) in input {
-                if value.is_null() {
-                    continue;
-                }
-                let len = path.len();
-                push_key(path, key);
-                match known.get(key) {
-                    Some(k) => collect_unknown(value, k, path, out),
-                    None => out.push(path.clone()),
-                }
-                path.truncate(len);
-            }
-        }
-        (Value::Array(input), Value::Array(known)) => {
-            for (i, (value, k)) in input.iter().zip(known).enumerate() {
-                let len = path.len();
-                push_index(path, i);
-                collect_unknown(value, k, path, out);
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// [`decode_typed`] and, when `find_unknown` is set, [`unknown_fields`] with one typed decode
+/// [`decode_typed`] and, when `find_unknown` is set, [`unknown_fields`] in one typed decode
 /// (what a write's admission needs: decoding a pod is a noticeable part of creating one).
+/// The keys the typed decode skips are the unknown ones, reported as they are met.
 pub fn decode_checked(
     kind: &str,
     obj: &Value,
     find_unknown: bool,
 ) -> Result<Vec<String>, Vec<FieldError>> {
     with_kind_type!(kind, T => {
-        let typed = decode_as::<T>(obj).map_err(|e| vec![e])?;
-        let mut out = Vec::new();
-        if find_unknown && let Ok(known) = serde_json::to_value(typed) {
-            collect_unknown(obj, &known, &mut String::new(), &mut out);
+        if !find_unknown {
+            return decode_as::<T>(obj).map(|_| Vec::new()).map_err(|e| vec![e]);
         }
-        Ok(out)
+        let mut out = Vec::new();
+        let decoded: Result<T, _> = serde_ignored::deserialize(obj, |path| {
+            let mut segments = Vec::new();
+            ignored_segments(&path, &mut segments);
+            // A key set to null says "no value": not worth a warning.
+            if value_at(obj, &segments).is_some_and(|v| !v.is_null()) {
+                out.push(segments_to_path(&segments));
+            }
+        });
+        match decoded {
+            Ok(_) => Ok(out),
+            // Decode again with path tracking to say where it failed.
+            Err(_) => decode_as::<T>(obj).map(|_| Vec::new()).map_err(|e| vec![e]),
+        }
     }, _ => Err(vec![unsupported_kind(kind)]))
+}
+
+/// The segments of a path reported by `serde_ignored`, root first.
+fn ignored_segments(path: &serde_ignored::Path<'_>, out: &mut Vec<Segment>) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            ignored_segments(parent, out);
+            out.push(Segment::Seq { index: *index });
+        }
+        Path::Map { parent, key } => {
+            ignored_segments(parent, out);
+            out.push(Segment::Map { key: key.clone() });
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_segments(parent, out),
+    }
+}
+
+fn segments_to_path(segments: &[Segment]) -> String {
+    let mut out = String::new();
+    for s in segments {
+        match s {
+            Segment::Seq { index } => push_index(&mut out, *index),
+            Segment::Map { key } => push_key(&mut out, key),
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
