@@ -63,6 +63,19 @@ impl Filter {
     }
 }
 
+/// The labels of a stored object, decoded without the rest of it.
+#[derive(serde::Deserialize)]
+struct LabelsOnly {
+    #[serde(default)]
+    metadata: MetaLabels,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct MetaLabels {
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
 /// A continue token: the revision the first page was read at and the last key returned.
 fn encode_continue(rev: i64, key: &str) -> String {
     base64::engine::general_purpose::STANDARD
@@ -106,6 +119,16 @@ pub async fn list_json(
 ) -> ApiResult<(Vec<Vec<u8>>, Value)> {
     list_with(api, info, ns, params, |kv, filter| {
         if filter.is_empty() {
+            return objects::json_with_revision(&kv.value, kv.mod_revision).map(Some);
+        }
+        // A label selector alone (what controllers ask for) reads only the labels.
+        if filter.fields.is_none()
+            && let Some(labels) = &filter.labels
+            && let Ok(stored) = serde_json::from_slice::<LabelsOnly>(&kv.value)
+        {
+            if !labels.matches(&stored.metadata.labels) {
+                return Ok(None);
+            }
             return objects::json_with_revision(&kv.value, kv.mod_revision).map(Some);
         }
         let obj = from_kv(kv)?;
