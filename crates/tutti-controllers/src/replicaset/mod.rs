@@ -23,10 +23,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, ObjectList};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -223,6 +225,43 @@ async fn sync(ctx: &Context, ns: &str, name: &str) -> Result<Action, Error> {
     Ok(Action::requeue(next))
 }
 
+/// A pod as a ReplicaSet sync reads it: metadata, node and status. Decoding the spec of
+/// every pod of a large ReplicaSet on every sync was most of the cost of listing them.
+#[derive(Clone, serde::Deserialize)]
+struct SlimPod {
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: Option<SlimSpec>,
+    #[serde(default)]
+    status: Option<PodStatus>,
+}
+
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimSpec {
+    node_name: Option<String>,
+}
+
+/// The pods matching `params` in `ns`, each with only what a sync reads (see [`SlimPod`]).
+async fn list_pods(ctx: &Context, ns: &str, params: &ListParams) -> Result<Vec<Pod>, Error> {
+    let request = kube::core::Request::new(Pod::url_path(&(), Some(ns)))
+        .list(params)
+        .map_err(|e| Error::Api(kube::Error::BuildRequest(e)))?;
+    let list: ObjectList<SlimPod> = ctx.client.request(request).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|p| Pod {
+            metadata: p.metadata,
+            spec: Some(PodSpec {
+                node_name: p.spec.and_then(|s| s.node_name),
+                ..PodSpec::default()
+            }),
+            status: p.status,
+        })
+        .collect())
+}
+
 /// The pods this ReplicaSet owns after adopting matching orphans and releasing the strays
 /// the watch reported.
 async fn claim_pods(
@@ -239,10 +278,13 @@ async fn claim_pods(
         // An empty selector would select every pod; validation forbids it, adopt nothing.
         return Ok(owned);
     }
-    let list = api
-        .list(&ListParams::default().labels(&selector.to_string()))
-        .await?;
-    for pod in list.items {
+    let list = list_pods(
+        ctx,
+        &ns,
+        &ListParams::default().labels(&selector.to_string()),
+    )
+    .await?;
+    for pod in list {
         match pods::claim(&uid, deleting, selector, &pod.metadata) {
             Claim::Owned => owned.push(pod),
             Claim::Adopt => {
