@@ -17,10 +17,14 @@ pub use types::*;
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
 
 /// A stream of log bytes (one or more lines per item).
 pub type LogStream = BoxStream<'static, Result<bytes::Bytes, RuntimeError>>;
+
+/// Containers of this node that stopped running, as the runtime reports them.
+pub type ExitStream = BoxStream<'static, Result<ContainerExit, RuntimeError>>;
 
 /// How the agent runs containers.
 ///
@@ -109,6 +113,15 @@ pub trait RuntimeDriver: Send + Sync + 'static {
 
     /// The container's logs (stdout and stderr interleaved).
     async fn logs(&self, id: &str, opts: &LogOptions) -> Result<LogStream, RuntimeError>;
+
+    /// Exits of this node's containers (sandboxes included) as they happen, so the agent
+    /// can act on a dead container at once instead of at its next sync. The stream ends or
+    /// fails when the runtime's feed breaks; the caller subscribes again and, since exits
+    /// may have been missed meanwhile, still syncs periodically. Drivers without a feed
+    /// keep the default: a stream that never yields.
+    async fn exits(&self) -> Result<ExitStream, RuntimeError> {
+        Ok(futures::stream::pending().boxed())
+    }
 
     /// Resource usage of one running container (the agent's stats, `kubectl top`).
     /// A driver that cannot measure it answers `RuntimeError::Unsupported`.

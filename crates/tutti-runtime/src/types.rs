@@ -155,6 +155,13 @@ pub enum ContainerState {
     Unknown,
 }
 
+/// A container (or sandbox) that stopped running: which one, and whose pod it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerExit {
+    pub id: String,
+    pub pod_uid: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerInfo {
     pub id: String,

@@ -487,3 +487,38 @@ async fn a_driver_needs_a_node_name() {
         other => panic!("expected an error naming the node, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exit_feed_reports_this_nodes_container_deaths_only() {
+    use futures::StreamExt;
+    let run = std::process::id();
+    let (a, b) = (
+        connect(&format!("exits-a-{run}")).await,
+        connect(&format!("exits-b-{run}")).await,
+    );
+    let mut feed = a.exits().await.expect("exit feed");
+    let pod = pod("exits");
+    let sb_a = sandbox(&a, &pod).await;
+    let sb_b = sandbox(&b, &pod).await;
+    let spec = shell(&Docker, &pod, "web", IDLE);
+    let c_a = start(&a, &sb_a, &spec).await;
+    let c_b = start(&b, &sb_b, &spec).await;
+
+    // The other node's container dies first: a's feed must not report it.
+    b.stop_container(&c_b.id, Duration::ZERO)
+        .await
+        .expect("stop b");
+    a.stop_container(&c_a.id, Duration::ZERO)
+        .await
+        .expect("stop a");
+    let first = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("an exit within 10 s")
+        .expect("the feed is open")
+        .expect("an exit, not an error");
+    assert_eq!(first.id, c_a.id, "the first exit is node a's container");
+    assert_eq!(first.pod_uid, pod.pod_uid);
+
+    conformance::cleanup(&a, &pod, &[&c_a.id]).await;
+    conformance::cleanup(&b, &pod, &[&c_b.id]).await;
+}

@@ -36,7 +36,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use tutti_client::{EventType, Recorder};
@@ -132,9 +132,31 @@ pub(crate) async fn run(shared: Arc<Shared>, mut inventory: Inventory) -> Result
     let mut first_listing = true;
     // Pods whose worker finished (they were deleted): late events about them are stale.
     let mut finished: HashSet<String> = HashSet::new();
+    // Container exits reported by the runtimes: the pod's worker syncs at once.
+    let (exit_tx, mut exits) = mpsc::channel::<String>(256);
+    let (default, process) = (&shared.config.default_driver, &shared.config.process_driver);
+    let drivers = if Arc::ptr_eq(default, process) {
+        vec![default.clone()]
+    } else {
+        vec![default.clone(), process.clone()]
+    };
+    for driver in drivers {
+        let tx = exit_tx.clone();
+        tasks.spawn(async move {
+            follow_exits(driver, tx).await;
+            String::new()
+        });
+    }
+    drop(exit_tx);
     info!(node = %node, "watching pods");
     loop {
         tokio::select! {
+            Some(uid) = exits.recv() => {
+                if let Some(tx) = workers.get(&uid) {
+                    // Same pod, new look: the worker wakes and inspects its containers.
+                    tx.send_modify(|_| {});
+                }
+            }
             event = events.next() => {
                 let Some(event) = event else {
                     return Ok(());
@@ -191,6 +213,35 @@ pub(crate) async fn run(shared: Arc<Shared>, mut inventory: Inventory) -> Result
                 }
             }
         }
+    }
+}
+
+/// Forward the pod uid of every container exit `driver` reports, subscribing again a
+/// second after its feed breaks, until nobody listens.
+async fn follow_exits(driver: Arc<dyn RuntimeDriver>, tx: mpsc::Sender<String>) {
+    loop {
+        match driver.exits().await {
+            Ok(mut feed) => {
+                while let Some(exit) = feed.next().await {
+                    match exit {
+                        Ok(exit) => {
+                            if tx.send(exit.pod_uid).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            debug!(driver = driver.name(), error = %e, "exit feed broke");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => debug!(driver = driver.name(), error = %e, "no exit feed"),
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

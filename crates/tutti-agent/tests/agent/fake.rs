@@ -24,6 +24,7 @@ struct State {
     starts: Vec<Started>,
     stops: Vec<(String, Duration)>,
     removed: Vec<String>,
+    feeds: Vec<futures::channel::mpsc::UnboundedSender<Result<ContainerExit, RuntimeError>>>,
 }
 
 #[derive(Default)]
@@ -56,6 +57,30 @@ impl FakeDriver {
             .into_iter()
             .filter(|s| s.spec.pod_name == pod && s.spec.name == container)
             .collect()
+    }
+
+    /// The container dies (as if SIGKILLed from outside the agent) and every exit feed
+    /// hears of it.
+    pub fn kill(&self, id: &str) {
+        self.with(|s| {
+            let Some(entry) = s.containers.get_mut(id) else {
+                return;
+            };
+            if let ContainerState::Running { started_at } = Self::observe(entry).state {
+                entry.0.state = ContainerState::Exited {
+                    exit_code: 137,
+                    reason: Some("Error".into()),
+                    started_at: Some(started_at),
+                    finished_at: SystemTime::now(),
+                };
+            }
+            let exit = ContainerExit {
+                id: id.to_string(),
+                pod_uid: entry.0.pod_uid.clone(),
+            };
+            s.feeds
+                .retain(|feed| feed.unbounded_send(Ok(exit.clone())).is_ok());
+        });
     }
 
     pub fn stops(&self) -> Vec<(String, Duration)> {
@@ -270,6 +295,12 @@ impl RuntimeDriver for FakeDriver {
                 },
             })
         })
+    }
+
+    async fn exits(&self) -> Result<ExitStream, RuntimeError> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        self.with(|s| s.feeds.push(tx));
+        Ok(rx.boxed())
     }
 
     async fn logs(&self, id: &str, _opts: &LogOptions) -> Result<LogStream, RuntimeError> {

@@ -157,6 +157,46 @@ async fn a_crashing_container_backs_off_longer_each_time() -> Result {
 }
 
 #[tokio::test]
+async fn a_killed_container_is_restarted_when_the_runtime_reports_it() -> Result {
+    let (_api, client) = tutti_apiserver::client::test_server().await?;
+    let dir = tempfile::tempdir()?;
+    let fake = Arc::new(FakeDriver::default());
+    let mut cfg = config(fake.clone(), dir.path());
+    // No periodic sync within the test: only the runtime's exit report can wake the worker.
+    cfg.sync_period = Duration::from_secs(3600);
+    let agent = start(&client, cfg);
+    create_pod(
+        &client,
+        "killed",
+        json!({"containers": [{"name": "app", "image": "x", "command": ["serve"]}]}),
+    )
+    .await?;
+    wait_pod(&client, "killed", "killed to be Running", 10, |p| {
+        phase(p) == "Running" && condition(p, "Ready") == Some("True")
+    })
+    .await?;
+    let first = fake.starts_of("killed", "app");
+    assert_eq!(first.len(), 1);
+    let id = fake
+        .containers_of(&first[0].spec.pod_uid)
+        .into_iter()
+        .map(|c| c.id)
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no container"))?;
+    fake.kill(&id);
+    let pod = wait_pod(&client, "killed", "a restart after the kill", 10, |p| {
+        container_status(p, "app").is_some_and(|s| s.restart_count == 1 && s.ready)
+    })
+    .await?;
+    let s = container_status(&pod, "app").cloned().unwrap_or_default();
+    let last = s.last_state.and_then(|l| l.terminated).unwrap_or_default();
+    assert_eq!(last.exit_code, 137);
+    assert_eq!(fake.starts_of("killed", "app").len(), 2);
+    agent.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn restart_policies_decide_the_final_phase() -> Result {
     let (_api, client) = tutti_apiserver::client::test_server().await?;
     let dir = tempfile::tempdir()?;

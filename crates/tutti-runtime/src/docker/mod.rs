@@ -11,6 +11,7 @@
 
 mod config;
 mod container;
+mod events;
 mod exec;
 mod image;
 mod labels;
@@ -29,8 +30,9 @@ use bollard::errors::Error as EngineError;
 use tracing::{debug, info};
 
 use crate::{
-    Capabilities, ContainerInfo, ContainerSpec, ContainerStats, ExecResult, ImageInfo, LogOptions,
-    LogStream, PodNetworkSpec, PullPolicy, RuntimeDriver, RuntimeError, SandboxInfo, SandboxSpec,
+    Capabilities, ContainerInfo, ContainerSpec, ContainerStats, ExecResult, ExitStream, ImageInfo,
+    LogOptions, LogStream, PodNetworkSpec, PullPolicy, RuntimeDriver, RuntimeError, SandboxInfo,
+    SandboxSpec,
 };
 
 pub use image::PAUSE_IMAGE;
@@ -228,5 +230,9 @@ impl RuntimeDriver for DockerDriver {
 
     async fn stats(&self, id: &str) -> Result<ContainerStats, RuntimeError> {
         stats::read(&self.docker, id).await
+    }
+
+    async fn exits(&self) -> Result<ExitStream, RuntimeError> {
+        Ok(events::exits(&self.docker, &self.node))
     }
 }
