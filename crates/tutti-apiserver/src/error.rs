@@ -35,6 +35,16 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with the `NamespaceTerminating` cause controllers look for (they stop creating
+    /// instead of retrying and reporting every refusal).
+    #[error(
+        "{resource} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated"
+    )]
+    NamespaceTerminating {
+        resource: String,
+        name: String,
+        namespace: String,
+    },
     #[error("Unauthorized")]
     Unauthorized,
     #[error("the server could not find the requested resource")]
@@ -87,7 +97,7 @@ impl ApiError {
             | ApiError::ConflictMessage { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::NamespaceTerminating { .. } => StatusCode::FORBIDDEN,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -106,7 +116,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ConflictMessage { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
-            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Forbidden(_) | ApiError::NamespaceTerminating { .. } => "Forbidden",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::TooLarge { .. } => "RequestEntityTooLarge",
@@ -150,6 +160,26 @@ impl ApiError {
                     .map(|c| json!({"reason": c.reason.as_cause(), "message": c.message, "field": c.field}))
                     .collect();
                 details.insert("causes".into(), Value::Array(causes));
+            }
+            ApiError::NamespaceTerminating {
+                resource,
+                name,
+                namespace,
+            } => {
+                let (kind, group) = resource.split_once('.').unwrap_or((resource.as_str(), ""));
+                details.insert("name".into(), json!(name));
+                if !group.is_empty() {
+                    details.insert("group".into(), json!(group));
+                }
+                details.insert("kind".into(), json!(kind));
+                details.insert(
+                    "causes".into(),
+                    json!([{
+                        "reason": "NamespaceTerminating",
+                        "message": format!("namespace {namespace} is being terminated"),
+                        "field": "metadata.namespace",
+                    }]),
+                );
             }
             ApiError::TooManyRequests {
                 retry_after_seconds,

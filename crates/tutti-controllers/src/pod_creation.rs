@@ -22,8 +22,18 @@ pub fn slow_start_batches(count: usize) -> Vec<usize> {
     batches
 }
 
+/// Whether the API refused a create because the namespace is being deleted (the
+/// `NamespaceTerminating` cause): nothing created there can succeed, and the namespace
+/// controller is removing what exists, so it is no failure to report or retry.
+pub fn namespace_terminating(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.details.as_ref().is_some_and(|d| {
+        d.causes.iter().any(|c| c.reason == "NamespaceTerminating")
+    }))
+}
+
 /// Create `pods` batch by batch; a batch's creates run concurrently. After the first batch
-/// with a failure, stop and return its first error.
+/// with a failure, stop and return its first error. A namespace being deleted stops the
+/// creates without an error (as in Kubernetes' controllers).
 pub async fn create_in_batches(
     api: &Api<Pod>,
     recorder: &Recorder,
@@ -36,9 +46,11 @@ pub async fn create_in_batches(
         let (now, later) = rest.split_at(batch);
         let results = join_all(now.iter().map(|p| api.create(&pp, p))).await;
         let mut failure = None;
+        let mut terminating = false;
         let mut events = Vec::with_capacity(results.len());
         for result in results {
             match result {
+                Err(e) if namespace_terminating(&e) => terminating = true,
                 Ok(created) => {
                     tracing::debug!(owner = ?owner.name, pod = %created.name_any(), "created pod");
                     let msg = format!("Created pod: {}", created.name_any());
@@ -62,6 +74,10 @@ pub async fn create_in_batches(
         }
         if let Some(e) = failure {
             return Err(e);
+        }
+        if terminating {
+            tracing::debug!(owner = ?owner.name, "namespace is being deleted; not creating pods");
+            return Ok(());
         }
         rest = later;
     }

@@ -248,3 +248,69 @@ async fn adopts_orphans_releases_relabelled_pods_and_replaces_failed_ones() -> R
     assert_eq!(labels.get("app").map(String::as_str), Some("debug"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_namespace_being_deleted_is_no_create_failure() -> Res {
+    let (_api, client) = start().await?;
+    let nss: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "closing"}}))?,
+    )
+    .await?;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "closing");
+    let mut rs = replica_set("web", 2, 0)?;
+    rs.metadata.namespace = Some("closing".into());
+    rss.create(&PostParams::default(), &rs).await?;
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), "closing");
+    let live = || async {
+        Ok::<_, kube::Error>(
+            pod_api
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .map(|p| p.name_any())
+                .collect::<Vec<_>>(),
+        )
+    };
+    eventually!("2 pods", live().await?.len() == 2);
+    eventually!(
+        "status.replicas 2",
+        rss.get("web").await?.status.unwrap_or_default().replicas == 2
+    );
+
+    // No namespace controller runs here: the namespace stays Terminating.
+    nss.delete("closing", &DeleteParams::default()).await?;
+    let refused = pod_api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+            "metadata": {"name": "late"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}))?,
+        )
+        .await
+        .expect_err("a create in a terminating namespace is refused");
+    assert!(
+        tutti_controllers::pod_creation::namespace_terminating(&refused),
+        "{refused:?}"
+    );
+
+    // A pod goes; the ReplicaSet sees one missing, cannot replace it, and says nothing failed.
+    pod_api
+        .delete(&live().await?[0], &DeleteParams::default())
+        .await?;
+    eventually!(
+        "status.replicas 1",
+        rss.get("web").await?.status.unwrap_or_default().replicas == 1
+    );
+    let status = rss.get("web").await?.status.unwrap_or_default();
+    let conditions = status.conditions.unwrap_or_default();
+    assert!(
+        conditions.iter().all(|c| c.type_ != "ReplicaFailure"),
+        "{conditions:?}"
+    );
+    assert_eq!(live().await?.len(), 1);
+    Ok(())
+}

@@ -140,7 +140,14 @@ async fn deleting_a_namespace_deletes_its_contents() {
         // Nothing new may be created in a terminating namespace.
         let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "late"}})).unwrap();
         let err = cms.create(&PostParams::default(), &c).await.unwrap_err();
-        assert!(matches!(err, kube::Error::Api(s) if s.code == 403 || s.code == 404));
+        assert!(matches!(&err, kube::Error::Api(s) if s.code == 403 || s.code == 404));
+        if matches!(&err, kube::Error::Api(s) if s.code == 403) {
+            // Controllers tell this refusal apart by its cause.
+            assert!(
+                tutti_controllers::pod_creation::namespace_terminating(&err),
+                "{err:?}"
+            );
+        }
     }
     eventually("namespace gone", || async {
         nss.get_opt("team-a").await.unwrap().is_none()

@@ -41,10 +41,11 @@ async fn check_namespace(
             name: ns.to_string(),
         }),
         Some(kv) if objects::is_terminating(&objects::from_kv(&kv)?) => {
-            Err(ApiError::Forbidden(format!(
-                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                info.group_resource()
-            )))
+            Err(ApiError::NamespaceTerminating {
+                resource: info.group_resource(),
+                name: name.to_string(),
+                namespace: ns.to_string(),
+            })
         }
         Some(_) => Ok(()),
     }
