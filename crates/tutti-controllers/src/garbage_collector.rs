@@ -15,15 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{
-    DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tutti_core::registry::{RESOURCES, ResourceInfo};
 
-use crate::kinds::{api_for, by_owner};
+use crate::kinds::{api_for, by_owner, metadata_api_for};
 
 /// One object as the collector sees it.
 #[derive(Debug, Clone)]
@@ -99,8 +98,7 @@ impl Graph {
     }
 }
 
-fn node_of(info: &'static ResourceInfo, obj: &DynamicObject) -> Option<(String, Node)> {
-    let meta = &obj.metadata;
+fn node_of(info: &'static ResourceInfo, meta: &ObjectMeta) -> Option<(String, Node)> {
     let uid = meta.uid.clone()?;
     let owners = meta
         .owner_references
@@ -152,7 +150,13 @@ impl Collector {
     }
 }
 
-/// Start the collector: one watch per kind and one worker.
+/// Whether the collector follows a kind: all but Events, as Kubernetes' collector by
+/// default (one per scheduled pod and more; they expire by their TTL instead).
+fn collected(info: &ResourceInfo) -> bool {
+    !(info.plural == "events" && matches!(info.group, "" | "events.k8s.io"))
+}
+
+/// Start the collector: one metadata watch per kind and one worker.
 pub fn spawn(client: kube::Client) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let gc = Arc::new(Collector {
@@ -161,7 +165,7 @@ pub fn spawn(client: kube::Client) {
         queue: tx,
         queued: Mutex::default(),
     });
-    for info in RESOURCES.iter() {
+    for info in RESOURCES.iter().filter(|info| collected(info)) {
         tokio::spawn(watch_kind(gc.clone(), info));
     }
     tokio::spawn(async move {
@@ -182,7 +186,9 @@ pub fn spawn(client: kube::Client) {
 }
 
 async fn watch_kind(gc: Arc<Collector>, info: &'static ResourceInfo) {
-    let api = api_for(&gc.client, info, None);
+    let api = metadata_api_for(&gc.client, info);
+    // Metadata only (PartialObjectMetadata): owners, finalizers and deletion are all the
+    // graph keeps, and whole objects of every kind cost the server and this decode.
     let mut stream = watcher(api, watcher::Config::default()).boxed();
     let mut seen: HashSet<String> = HashSet::new();
     while let Some(ev) = stream.next().await {
@@ -200,7 +206,7 @@ async fn watch_kind(gc: Arc<Collector>, info: &'static ResourceInfo) {
                 vec![]
             }
             watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
-                match node_of(info, &obj) {
+                match node_of(info, &obj.metadata) {
                     Some((uid, node)) => {
                         seen.insert(uid.clone());
                         gc.graph().upsert(uid, node)

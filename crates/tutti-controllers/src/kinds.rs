@@ -1,6 +1,7 @@
 //! Mapping registry entries to kube-rs' dynamic `ApiResource`, and dynamic `Api` handles.
 
 use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
 use tutti_core::registry::{self, ResourceInfo};
 
 pub fn api_resource(info: &ResourceInfo) -> ApiResource {
@@ -20,6 +21,15 @@ pub fn api_for(client: &kube::Client, info: &ResourceInfo, ns: Option<&str>) -> 
         (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
         _ => Api::all_with(client.clone(), &ar),
     }
+}
+
+/// A metadata-only Api for every object of a kind: its requests ask the API server for
+/// `PartialObjectMetadata`.
+pub fn metadata_api_for(
+    client: &kube::Client,
+    info: &ResourceInfo,
+) -> Api<PartialObjectMeta<DynamicObject>> {
+    Api::all_with(client.clone(), &api_resource(info))
 }
 
 /// The registry entry for an ownerReference's apiVersion and kind.
