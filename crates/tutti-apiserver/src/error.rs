@@ -79,6 +79,17 @@ pub struct StatusCause {
     pub message: String,
 }
 
+/// `details.name`, `.group` and `.kind` of the object an error is about; `resource` is
+/// `plural[.group]` (Kubernetes puts the resource in `kind` here).
+fn object_details(details: &mut serde_json::Map<String, Value>, resource: &str, name: &str) {
+    let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
+    details.insert("name".into(), json!(name));
+    if !group.is_empty() {
+        details.insert("group".into(), json!(group));
+    }
+    details.insert("kind".into(), json!(kind));
+}
+
 fn join_causes(causes: &[FieldError]) -> String {
     let parts: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
     if parts.len() == 1 {
@@ -136,12 +147,7 @@ impl ApiError {
             | ApiError::AlreadyExists { resource, name }
             | ApiError::Conflict { resource, name }
             | ApiError::ConflictMessage { resource, name, .. } => {
-                let (kind, group) = resource.split_once('.').unwrap_or((resource.as_str(), ""));
-                details.insert("name".into(), json!(name));
-                if !group.is_empty() {
-                    details.insert("group".into(), json!(group));
-                }
-                details.insert("kind".into(), json!(kind));
+                object_details(&mut details, resource, name);
             }
             ApiError::Invalid {
                 group_kind,
@@ -166,12 +172,7 @@ impl ApiError {
                 name,
                 namespace,
             } => {
-                let (kind, group) = resource.split_once('.').unwrap_or((resource.as_str(), ""));
-                details.insert("name".into(), json!(name));
-                if !group.is_empty() {
-                    details.insert("group".into(), json!(group));
-                }
-                details.insert("kind".into(), json!(kind));
+                object_details(&mut details, resource, name);
                 details.insert(
                     "causes".into(),
                     json!([{

@@ -66,14 +66,7 @@ impl FakeDriver {
             let Some(entry) = s.containers.get_mut(id) else {
                 return;
             };
-            if let ContainerState::Running { started_at } = Self::observe(entry).state {
-                entry.0.state = ContainerState::Exited {
-                    exit_code: 137,
-                    reason: Some("Error".into()),
-                    started_at: Some(started_at),
-                    finished_at: SystemTime::now(),
-                };
-            }
+            Self::exit(entry, 137);
             let exit = ContainerExit {
                 id: id.to_string(),
                 pod_uid: entry.0.pod_uid.clone(),
@@ -104,6 +97,18 @@ impl FakeDriver {
                 .map(|(c, _)| c.clone())
                 .collect()
         })
+    }
+
+    /// A running container exits now with `code` (a signal from outside); else no change.
+    fn exit(entry: &mut (ContainerInfo, Option<(SystemTime, i32)>), code: i32) {
+        if let ContainerState::Running { started_at } = Self::observe(entry).state {
+            entry.0.state = ContainerState::Exited {
+                exit_code: code,
+                reason: Some("Error".into()),
+                started_at: Some(started_at),
+                finished_at: SystemTime::now(),
+            };
+        }
     }
 
     fn observe(entry: &mut (ContainerInfo, Option<(SystemTime, i32)>)) -> ContainerInfo {
@@ -233,15 +238,7 @@ impl RuntimeDriver for FakeDriver {
         self.with(|s| {
             s.stops.push((id.to_string(), grace));
             let entry = s.containers.get_mut(id).ok_or_else(|| not_found(id))?;
-            let info = Self::observe(entry);
-            if let ContainerState::Running { started_at } = info.state {
-                entry.0.state = ContainerState::Exited {
-                    exit_code: if grace.is_zero() { 137 } else { 143 },
-                    reason: Some("Error".into()),
-                    started_at: Some(started_at),
-                    finished_at: SystemTime::now(),
-                };
-            }
+            Self::exit(entry, if grace.is_zero() { 137 } else { 143 });
             Ok(())
         })
     }

@@ -230,13 +230,11 @@ async fn sync(ctx: &Context, ns: &str, name: &str) -> Result<Action, Error> {
 #[derive(Clone, serde::Deserialize)]
 struct SlimPod {
     metadata: ObjectMeta,
-    #[serde(default)]
     spec: Option<SlimSpec>,
-    #[serde(default)]
     status: Option<PodStatus>,
 }
 
-#[derive(Clone, Default, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SlimSpec {
     node_name: Option<String>,
