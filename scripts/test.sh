@@ -39,6 +39,9 @@ bash scripts/docker.sh
 bash scripts/images.sh
 
 log "build"
+# A one-shot build gains nothing from the incremental cache, which would add ~3.6 GB
+# to target/ (CI machines' disks can be small). Set CARGO_INCREMENTAL=1 to keep it.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo build --workspace --all-targets
 cargo build -p tutti
 
