@@ -25,6 +25,7 @@ pub mod kinds;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
+pub mod pod_cache;
 pub mod pod_creation;
 pub mod pod_feed;
 pub mod pods;

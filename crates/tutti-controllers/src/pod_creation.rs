@@ -40,7 +40,18 @@ pub async fn create_in_batches(
     owner: &ObjectReference,
     pods: Vec<Pod>,
 ) -> Result<(), kube::Error> {
+    create_counted(api, recorder, owner, pods).await.1
+}
+
+/// [`create_in_batches`], also telling how many pods were created.
+pub async fn create_counted(
+    api: &Api<Pod>,
+    recorder: &Recorder,
+    owner: &ObjectReference,
+    pods: Vec<Pod>,
+) -> (usize, Result<(), kube::Error>) {
     let pp = PostParams::default();
+    let mut created = 0;
     let mut rest = pods.as_slice();
     for batch in slow_start_batches(rest.len()) {
         let (now, later) = rest.split_at(batch);
@@ -51,9 +62,10 @@ pub async fn create_in_batches(
         for result in results {
             match result {
                 Err(e) if namespace_terminating(&e) => terminating = true,
-                Ok(created) => {
-                    tracing::debug!(owner = ?owner.name, pod = %created.name_any(), "created pod");
-                    let msg = format!("Created pod: {}", created.name_any());
+                Ok(pod) => {
+                    created += 1;
+                    tracing::debug!(owner = ?owner.name, pod = %pod.name_any(), "created pod");
+                    let msg = format!("Created pod: {}", pod.name_any());
                     events.push((EventType::Normal, "SuccessfulCreate", msg));
                 }
                 Err(e) => {
@@ -73,13 +85,13 @@ pub async fn create_in_batches(
             recorder.emit(owner, *kind, reason, msg);
         }
         if let Some(e) = failure {
-            return Err(e);
+            return (created, Err(e));
         }
         if terminating {
             tracing::debug!(owner = ?owner.name, "namespace is being deleted; not creating pods");
-            return Ok(());
+            return (created, Ok(()));
         }
         rest = later;
     }
-    Ok(())
+    (created, Ok(()))
 }

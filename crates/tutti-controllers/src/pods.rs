@@ -24,17 +24,114 @@ pub fn is_terminating(meta: &ObjectMeta) -> bool {
     meta.deletion_timestamp.is_some()
 }
 
+/// What the controllers that own pods read of a pod: a whole [`Pod`] from the API, or the
+/// compact copy the shared pod cache keeps ([`crate::pod_cache::CachedPod`]). The helpers
+/// below take either.
+pub trait PodFacts {
+    /// `metadata.name`.
+    fn pod_name(&self) -> &str;
+    /// `metadata.uid`.
+    fn pod_uid(&self) -> &str;
+    /// `metadata.labels`.
+    fn pod_labels(&self) -> &BTreeMap<String, String>;
+    /// Whether the pod has a deletionTimestamp.
+    fn deleting(&self) -> bool;
+    /// `metadata.creationTimestamp`.
+    fn created_at(&self) -> Option<Timestamp>;
+    /// `status.phase`, or `""` when it has none yet.
+    fn pod_phase(&self) -> &str;
+    /// `spec.nodeName`, or `""` when unassigned.
+    fn node(&self) -> &str;
+    /// Whether the `Ready` condition is `True`, and since when (its lastTransitionTime).
+    fn readiness(&self) -> (bool, Option<Timestamp>);
+    /// The most restarts of any of its containers.
+    fn restarts(&self) -> i32;
+    /// Its [`POD_DELETION_COST`] (0 when unset or not a number).
+    fn deletion_cost(&self) -> i32;
+}
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+impl PodFacts for Pod {
+    fn pod_name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or("")
+    }
+    fn pod_uid(&self) -> &str {
+        self.metadata.uid.as_deref().unwrap_or("")
+    }
+    fn pod_labels(&self) -> &BTreeMap<String, String> {
+        self.metadata.labels.as_ref().unwrap_or(&NO_LABELS)
+    }
+    fn deleting(&self) -> bool {
+        is_terminating(&self.metadata)
+    }
+    fn created_at(&self) -> Option<Timestamp> {
+        self.metadata.creation_timestamp.as_ref().map(|t| t.0)
+    }
+    fn pod_phase(&self) -> &str {
+        self.status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .unwrap_or("")
+    }
+    fn node(&self) -> &str {
+        self.spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .unwrap_or("")
+    }
+    fn readiness(&self) -> (bool, Option<Timestamp>) {
+        match ready_condition(self) {
+            Some(c) if c.status == "True" => (true, c.last_transition_time.as_ref().map(|t| t.0)),
+            _ => (false, None),
+        }
+    }
+    fn restarts(&self) -> i32 {
+        self.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|c| c.restart_count)
+            .max()
+            .unwrap_or(0)
+    }
+    fn deletion_cost(&self) -> i32 {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(POD_DELETION_COST))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+macro_rules! forward_pod_facts {
+    ($($ty:ty),*) => {$(
+        impl<T: PodFacts + ?Sized> PodFacts for $ty {
+            fn pod_name(&self) -> &str { (**self).pod_name() }
+            fn pod_uid(&self) -> &str { (**self).pod_uid() }
+            fn pod_labels(&self) -> &BTreeMap<String, String> { (**self).pod_labels() }
+            fn deleting(&self) -> bool { (**self).deleting() }
+            fn created_at(&self) -> Option<Timestamp> { (**self).created_at() }
+            fn pod_phase(&self) -> &str { (**self).pod_phase() }
+            fn node(&self) -> &str { (**self).node() }
+            fn readiness(&self) -> (bool, Option<Timestamp>) { (**self).readiness() }
+            fn restarts(&self) -> i32 { (**self).restarts() }
+            fn deletion_cost(&self) -> i32 { (**self).deletion_cost() }
+        }
+    )*};
+}
+forward_pod_facts!(&T, std::sync::Arc<T>);
+
 /// The pod's phase, or `""` when it has none yet.
-pub fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
+pub fn phase<P: PodFacts + ?Sized>(pod: &P) -> &str {
+    pod.pod_phase()
 }
 
 /// An active pod counts towards a controller's replicas: not terminating, not finished.
-pub fn is_active(pod: &Pod) -> bool {
-    !is_terminating(&pod.metadata) && !matches!(phase(pod), "Succeeded" | "Failed")
+pub fn is_active<P: PodFacts + ?Sized>(pod: &P) -> bool {
+    !pod.deleting() && !matches!(pod.pod_phase(), "Succeeded" | "Failed")
 }
 
 /// The pod's `Ready` condition, if it reported one.
@@ -48,35 +145,33 @@ pub fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
 }
 
 /// Whether the pod's `Ready` condition is `True`.
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_condition(pod).is_some_and(|c| c.status == "True")
+pub fn is_ready<P: PodFacts + ?Sized>(pod: &P) -> bool {
+    pod.readiness().0
 }
 
 /// When a ready pod became ready (its `Ready` condition's lastTransitionTime).
-pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
-    ready_condition(pod)
-        .filter(|c| c.status == "True")
-        .and_then(|c| c.last_transition_time.as_ref())
-        .map(|t| t.0)
+pub fn ready_since<P: PodFacts + ?Sized>(pod: &P) -> Option<Timestamp> {
+    pod.readiness().1
 }
 
 /// Whether the pod has been ready for more than `min_ready_seconds` at `now` (Kubernetes'
 /// `IsPodAvailable`: with `min_ready_seconds == 0`, ready is available).
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    if !is_ready(pod) {
+pub fn is_available<P: PodFacts + ?Sized>(pod: &P, min_ready_seconds: i32, now: Timestamp) -> bool {
+    let (ready, since) = pod.readiness();
+    if !ready {
         return false;
     }
     if min_ready_seconds <= 0 {
         return true;
     }
-    ready_since(pod).is_some_and(|since| {
+    since.is_some_and(|since| {
         now.duration_since(since) > SignedDuration::from_secs(i64::from(min_ready_seconds))
     })
 }
 
 /// For a pod that is ready but not yet available, how long until it will be.
-pub fn until_available(
-    pod: &Pod,
+pub fn until_available<P: PodFacts + ?Sized>(
+    pod: &P,
     min_ready_seconds: i32,
     now: Timestamp,
 ) -> Option<SignedDuration> {
@@ -131,7 +226,6 @@ pub fn claim(
     selector: &Selector,
     child: &ObjectMeta,
 ) -> Claim {
-    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
     let matches = selector.matches(child.labels.as_ref().unwrap_or(&NO_LABELS));
     match controller_of(child) {
         Some(r) if r.uid != owner_uid => Claim::Ignore,
@@ -184,14 +278,18 @@ pub fn pod_from_template(
 /// 8. newer before older (in logarithmic buckets of age; then by uid).
 ///
 /// `related` are the pods counted for rule 5 (usually all active pods of the controller).
-pub fn deletion_order<'a>(pods: &[&'a Pod], related: &[&Pod], now: Timestamp) -> Vec<&'a Pod> {
+pub fn deletion_order<'a, P: PodFacts>(
+    pods: &[&'a P],
+    related: &[&P],
+    now: Timestamp,
+) -> Vec<&'a P> {
     let mut on_node: HashMap<&str, usize> = HashMap::new();
-    for p in related.iter().filter(|p| is_active(p)) {
-        *on_node.entry(node_name(p)).or_default() += 1;
+    for p in related.iter().filter(|p| is_active(*p)) {
+        *on_node.entry(p.node()).or_default() += 1;
     }
-    let mut ranked: Vec<(&Pod, usize)> = pods
+    let mut ranked: Vec<(&P, usize)> = pods
         .iter()
-        .map(|p| (*p, on_node.get(node_name(p)).copied().unwrap_or(0)))
+        .map(|p| (*p, on_node.get(p.node()).copied().unwrap_or(0)))
         .collect();
     ranked.sort_by(|(a, ra), (b, rb)| compare_for_deletion(a, *ra, b, *rb, now));
     ranked.into_iter().map(|(p, _)| p).collect()
@@ -199,14 +297,14 @@ pub fn deletion_order<'a>(pods: &[&'a Pod], related: &[&Pod], now: Timestamp) ->
 
 /// `Less` when `a` should be deleted before `b` (see [`deletion_order`]); `rank_*` is the
 /// number of related active pods on the pod's node.
-pub fn compare_for_deletion(
-    a: &Pod,
+pub fn compare_for_deletion<P: PodFacts + ?Sized>(
+    a: &P,
     rank_a: usize,
-    b: &Pod,
+    b: &P,
     rank_b: usize,
     now: Timestamp,
 ) -> Ordering {
-    let (na, nb) = (node_name(a), node_name(b));
+    let (na, nb) = (a.node(), b.node());
     if na != nb && (na.is_empty() || nb.is_empty()) {
         return if na.is_empty() {
             Ordering::Less
@@ -226,7 +324,7 @@ pub fn compare_for_deletion(
             Ordering::Less
         };
     }
-    let by_cost = deletion_cost(a).cmp(&deletion_cost(b));
+    let by_cost = a.deletion_cost().cmp(&b.deletion_cost());
     if by_cost != Ordering::Equal {
         return by_cost;
     }
@@ -242,54 +340,23 @@ pub fn compare_for_deletion(
             return by_ready;
         }
     }
-    let by_restarts = max_restarts(b).cmp(&max_restarts(a));
+    let by_restarts = b.restarts().cmp(&a.restarts());
     if by_restarts != Ordering::Equal {
         return by_restarts;
     }
-    let by_age = newer_first(created(a), created(b), now);
+    let by_age = newer_first(a.created_at(), b.created_at(), now);
     if by_age != Ordering::Equal {
         return by_age;
     }
-    a.metadata.uid.cmp(&b.metadata.uid)
+    a.pod_uid().cmp(b.pod_uid())
 }
 
-fn node_name(pod: &Pod) -> &str {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .unwrap_or("")
-}
-
-fn phase_ordinal(pod: &Pod) -> u8 {
-    match phase(pod) {
+fn phase_ordinal<P: PodFacts + ?Sized>(pod: &P) -> u8 {
+    match pod.pod_phase() {
         "Unknown" => 1,
         "Running" => 2,
         _ => 0,
     }
-}
-
-fn deletion_cost(pod: &Pod) -> i32 {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(POD_DELETION_COST))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn max_restarts(pod: &Pod) -> i32 {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|c| c.restart_count)
-        .max()
-        .unwrap_or(0)
-}
-
-fn created(pod: &Pod) -> Option<Timestamp> {
-    pod.metadata.creation_timestamp.as_ref().map(|t| t.0)
 }
 
 /// Kubernetes' `LogarithmicScaleDown`: a missing time goes first; otherwise times are

@@ -314,3 +314,90 @@ async fn a_namespace_being_deleted_is_no_create_failure() -> Res {
     assert_eq!(live().await?.len(), 1);
     Ok(())
 }
+
+/// Every pod with `app=<app>` the API reports from now on, by uid: a watch in the background.
+fn pods_ever_seen(
+    client: &Client,
+    app: &str,
+) -> std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>> {
+    use futures::StreamExt;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let config = kube::runtime::watcher::Config::default().labels(&format!("app={app}"));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut events = kube::runtime::watcher(api, config).boxed();
+        while let Some(Ok(event)) = events.next().await {
+            if let kube::runtime::watcher::Event::Apply(p)
+            | kube::runtime::watcher::Event::InitApply(p) = event
+                && let Ok(mut seen) = record.lock()
+            {
+                seen.insert(p.uid().unwrap_or_default());
+            }
+        }
+    });
+    seen
+}
+
+/// The controller with a pod feed that passes every pod change on `lag` late, as a busy
+/// manager's watch would.
+async fn start_lagging(lag: Duration) -> Res<(std::sync::Arc<tutti_apiserver::ApiServer>, Client)> {
+    use futures::StreamExt;
+    let (api, client) = tutti_apiserver::client::test_server().await?;
+    let feed = tutti_controllers::pod_feed::PodFeed::default();
+    tutti_controllers::replicaset::spawn_with(client.clone(), &feed);
+    // Changes are stamped as they arrive (in a task of their own), then each is passed on
+    // once its time has come.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watch =
+        kube::runtime::watcher(Api::<Pod>::all(client.clone()), Default::default()).boxed();
+    tokio::spawn(async move {
+        while let Some(change) = watch.next().await {
+            if tx
+                .send((tokio::time::Instant::now() + lag, change))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let changes = futures::stream::unfold(rx, |mut rx| async move {
+        let (due, change) = rx.recv().await?;
+        tokio::time::sleep_until(due).await;
+        Some((change, rx))
+    });
+    feed.follow(changes);
+    Ok((api, client))
+}
+
+#[tokio::test]
+async fn a_large_replica_set_creates_and_deletes_each_pod_once() -> Res {
+    // 1,500 replicas take three syncs of at most 500 creates, each acting on the pod cache
+    // while the previous creates are still arriving there (late by 300 ms): a sync that did
+    // not wait for them would create too many (and delete the surplus later).
+    let (_api, client) = start_lagging(Duration::from_millis(300)).await?;
+    let seen = pods_ever_seen(&client, "big");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    rss.create(&PostParams::default(), &replica_set("big", 1500, 0)?)
+        .await?;
+    eventually!(
+        "status.replicas 1500",
+        rs_status(&client, "big").await?.replicas == 1500
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let created = seen.lock().map(|s| s.len()).unwrap_or_default();
+    assert_eq!(created, 1500, "pods created for 1,500 replicas");
+    assert_eq!(pods(&client, "big").await?.len(), 1500);
+
+    // Down to 100: 1,400 deletions over three syncs, none replaced by a new pod.
+    scale(&client, "big", 100).await?;
+    eventually!(
+        "status.replicas 100",
+        rs_status(&client, "big").await?.replicas == 100
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pods(&client, "big").await?.len(), 100);
+    let created = seen.lock().map(|s| s.len()).unwrap_or_default();
+    assert_eq!(created, 1500, "no pod recreated while scaling down");
+    Ok(())
+}

@@ -242,7 +242,7 @@ fn deletion_order_is_a_total_order_over_mixed_pods() {
     }
     let refs: Vec<&Pod> = pods.iter().collect();
     let now = at(1000);
-    let rank = |p: &Pod| (node_name(p).len() + (max_restarts(p) as usize)) % 4;
+    let rank = |p: &Pod| (p.node().len() + (p.restarts() as usize)) % 4;
     let cmp = |a: &Pod, b: &Pod| compare_for_deletion(a, rank(a), b, rank(b), now);
     for a in &refs {
         assert_eq!(cmp(a, a), Ordering::Equal);

@@ -8,16 +8,20 @@
 //! Wiring: a kube-runtime `Controller` on ReplicaSets (keyed queue, one reconcile per key at
 //! a time, back-off on errors, periodic resync), triggered by pod events mapped to their
 //! controller (or, for orphans, to every ReplicaSet whose selector matches). Each reconcile
-//! reads the ReplicaSet and its pods live from the API, so it always acts on its own
-//! writes and needs no expectations cache.
+//! reads the ReplicaSet live from the API and its pods from the shared
+//! [`PodCache`], and changes the number of pods only when the cache has seen its previous
+//! changes (expectations, as Kubernetes' controller). Orphans to adopt are the ones the pod
+//! watch reported, plus, once per ReplicaSet, those a LIST by its selector finds (pods
+//! that existed before it or before the controller started).
 
 pub(crate) mod backoff;
 pub(crate) mod claim;
 pub mod scale;
 pub mod status;
 
+use crate::pod_cache::{CachedPod, PodCache};
 use crate::pod_feed::{PodChanges, PodFeed};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +40,7 @@ use tracing::Instrument;
 use tutti_client::Recorder;
 use tutti_core::labels::{Selector, SelectorError};
 
-use crate::pods::{self, Claim};
+use crate::pods::{self, Claim, PodFacts};
 use backoff::ErrorBackoff;
 use claim::{is_conflict, is_not_found};
 
@@ -66,9 +70,13 @@ pub(crate) struct Context {
     pub(crate) client: kube::Client,
     pub(crate) recorder: Recorder,
     backoff: ErrorBackoff,
-    /// Pods the watch saw owned by a ReplicaSet whose selector they no longer match, by
-    /// ReplicaSet key: the reconcile releases them (the live list by selector cannot see them).
-    strays: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// The pods that have a controller, and the expectations.
+    pub(crate) pods: Arc<PodCache>,
+    /// Orphans the watch saw matching a ReplicaSet's selector, by ReplicaSet key: the
+    /// reconcile adopts them (the cache keeps only pods that have a controller).
+    orphans: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// The ReplicaSets (by uid) whose orphans a LIST looked for since the controller started.
+    listed: Mutex<HashSet<String>>,
 }
 
 /// Start the controller on the current tokio runtime, with a pod watch of its own.
@@ -81,10 +89,13 @@ pub fn spawn(client: kube::Client) {
 /// Start the controller on the current tokio runtime, following pods through `pods`.
 pub fn spawn_with(client: kube::Client, pods: &PodFeed) {
     let changes = pods.subscriber();
-    crate::supervise::supervise("replicaset", move || run(client.clone(), changes()));
+    let cache = pods.cache();
+    crate::supervise::supervise("replicaset", move || {
+        run(client.clone(), changes(), cache.clone())
+    });
 }
 
-async fn run(client: kube::Client, pods: PodChanges) {
+async fn run(client: kube::Client, pods: PodChanges, cache: Arc<PodCache>) {
     let controller = Controller::new(
         Api::<ReplicaSet>::all(client.clone()),
         watcher::Config::default(),
@@ -95,7 +106,9 @@ async fn run(client: kube::Client, pods: PodChanges) {
         recorder: Recorder::new(client.clone(), "replicaset-controller"),
         client: client.clone(),
         backoff: ErrorBackoff::default(),
-        strays: Mutex::default(),
+        pods: cache,
+        orphans: Mutex::default(),
+        listed: Mutex::default(),
     });
     let mapper_ctx = ctx.clone();
     tracing::info!("replicaset controller started");
@@ -111,7 +124,7 @@ async fn run(client: kube::Client, pods: PodChanges) {
 }
 
 /// Which ReplicaSets a pod event concerns: its controller, or for an orphan every
-/// ReplicaSet in its namespace whose selector matches it.
+/// ReplicaSet in its namespace whose selector matches it (which will try to adopt it).
 fn replica_sets_for(
     store: &Store<ReplicaSet>,
     ctx: &Context,
@@ -122,34 +135,29 @@ fn replica_sets_for(
         if owner.kind != "ReplicaSet" || owner.api_version != "apps/v1" {
             return Vec::new();
         }
-        let key = ObjectRef::new(&owner.name).within(&ns);
-        if let Some(rs) = store.get(&key)
-            && rs.uid().as_deref() == Some(owner.uid.as_str())
-            && pods::claim(
-                &owner.uid,
-                false,
-                &selector_of(&rs).unwrap_or_default(),
-                &pod.metadata,
-            ) == Claim::Release
-            && let Ok(mut strays) = ctx.strays.lock()
-        {
-            strays
-                .entry(format!("{ns}/{}", owner.name))
-                .or_default()
-                .insert(pod.name_any());
-        }
-        return vec![key];
+        return vec![ObjectRef::new(&owner.name).within(&ns)];
     }
     if pods::is_terminating(&pod.metadata) {
         return Vec::new();
     }
-    store
+    let matching: Vec<ObjectRef<ReplicaSet>> = store
         .state()
         .into_iter()
         .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
         .filter(|rs| selector_of(rs).is_ok_and(|s| !s.is_empty() && s.matches(pod.labels())))
         .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-        .collect()
+        .collect();
+    if !matching.is_empty()
+        && let Ok(mut orphans) = ctx.orphans.lock()
+    {
+        for rs in &matching {
+            orphans
+                .entry(format!("{ns}/{}", rs.name))
+                .or_default()
+                .insert(pod.name_any());
+        }
+    }
+    matching
 }
 
 fn selector_of(rs: &ReplicaSet) -> Result<Selector, SelectorError> {
@@ -188,10 +196,11 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Err
 /// One pass: claim pods, fix their number, report status.
 async fn sync(ctx: &Context, ns: &str, name: &str) -> Result<Action, Error> {
     let key = format!("{ns}/{name}");
+    ctx.pods.wait_synced().await;
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), ns);
     let Some(rs) = api.get_opt(name).await? else {
-        if let Ok(mut strays) = ctx.strays.lock() {
-            strays.remove(&key);
+        if let Ok(mut orphans) = ctx.orphans.lock() {
+            orphans.remove(&key);
         }
         return Ok(Action::await_change());
     };
@@ -201,19 +210,21 @@ async fn sync(ctx: &Context, ns: &str, name: &str) -> Result<Action, Error> {
         source,
     })?;
     let now = Timestamp::now();
+    // Expectations before the cache: once they are met, the pods they waited for are cached.
+    let settled = ctx.pods.expectations_met(&rs.uid().unwrap_or_default());
     let owned = claim_pods(ctx, &rs, &selector).await?;
-    let (active, finished): (Vec<Pod>, Vec<Pod>) = owned
+    let (active, finished): (Vec<Arc<CachedPod>>, Vec<Arc<CachedPod>>) = owned
         .into_iter()
-        .filter(|p| !pods::is_terminating(&p.metadata))
+        .filter(|p| !p.deleting())
         .partition(pods::is_active);
     let deleting = pods::is_terminating(&rs.metadata);
     let mut outcome = Ok(());
-    if !deleting && !finished.is_empty() {
+    if settled && !deleting && !finished.is_empty() {
         // Finished pods do not count; remove them so their replacements are the only copies.
-        let refs: Vec<&Pod> = finished.iter().collect();
+        let refs: Vec<&CachedPod> = finished.iter().map(|p| &**p).collect();
         outcome = scale::delete(ctx, &rs, &refs).await;
     }
-    if !deleting && outcome.is_ok() {
+    if settled && !deleting && outcome.is_ok() {
         outcome = scale::manage(ctx, &rs, &active, now).await;
     }
     let new_status = status::calculate(&rs, &active, outcome.as_ref().err(), now);
@@ -225,8 +236,8 @@ async fn sync(ctx: &Context, ns: &str, name: &str) -> Result<Action, Error> {
     Ok(Action::requeue(next))
 }
 
-/// A pod as a ReplicaSet sync reads it: metadata, node and status. Decoding the spec of
-/// every pod of a large ReplicaSet on every sync was most of the cost of listing them.
+/// A pod as a ReplicaSet reads it from a LIST: metadata, node and status (decoding every
+/// pod's spec was most of the cost of listing).
 #[derive(Clone, serde::Deserialize)]
 struct SlimPod {
     metadata: ObjectMeta,
@@ -260,69 +271,121 @@ async fn list_pods(ctx: &Context, ns: &str, params: &ListParams) -> Result<Vec<P
         .collect())
 }
 
-/// The pods this ReplicaSet owns after adopting matching orphans and releasing the strays
-/// the watch reported.
+/// The pods this ReplicaSet owns after releasing the cached ones that no longer match its
+/// selector and adopting the matching orphans.
 async fn claim_pods(
     ctx: &Context,
     rs: &ReplicaSet,
     selector: &Selector,
-) -> Result<Vec<Pod>, Error> {
+) -> Result<Vec<Arc<CachedPod>>, Error> {
     let ns = rs.namespace().unwrap_or_default();
     let uid = rs.uid().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let deleting = pods::is_terminating(&rs.metadata);
     let mut owned = Vec::new();
-    if selector.is_empty() {
-        // An empty selector would select every pod; validation forbids it, adopt nothing.
+    // Our pods share a few label sets: match each set once (by its address), not each pod.
+    let mut matched: Option<(Arc<BTreeMap<String, String>>, bool)> = None;
+    for pod in ctx.pods.owned_by(&uid) {
+        let labels = pod.shared_labels();
+        let matches = match &matched {
+            Some((seen, m)) if Arc::ptr_eq(seen, labels) => *m,
+            _ => {
+                let m = selector.matches(labels);
+                matched = Some((labels.clone(), m));
+                m
+            }
+        };
+        // As `pods::claim` for a pod whose controller we are.
+        if matches {
+            owned.push(pod);
+        } else if !deleting {
+            release(&api, pod.pod_name(), &uid, deleting, selector).await?;
+        }
+    }
+    if selector.is_empty() || deleting {
+        // An empty selector would select every pod (validation forbids it): adopt nothing.
         return Ok(owned);
     }
-    let list = list_pods(
-        ctx,
-        &ns,
-        &ListParams::default().labels(&selector.to_string()),
-    )
-    .await?;
-    for pod in list {
-        match pods::claim(&uid, deleting, selector, &pod.metadata) {
-            Claim::Owned => owned.push(pod),
-            Claim::Adopt => {
-                let Some(owner) = pods::controller_ref(rs) else {
-                    continue;
-                };
-                match claim::adopt(&api, &pod, &owner).await {
-                    Ok(adopted) => owned.push(adopted),
-                    Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(e.into()),
+    for pod in orphans(ctx, rs, selector).await? {
+        let Some(owner) = pods::controller_ref(rs) else {
+            break;
+        };
+        if pods::claim(&uid, deleting, selector, &pod.metadata) != Claim::Adopt {
+            continue;
+        }
+        // The adopted pod reaches the cache as a new pod of ours: expect it like a creation.
+        ctx.pods.expect_creations(&uid, 1);
+        match claim::adopt(&api, &pod, &owner).await {
+            Ok(adopted) => owned.push(Arc::new(CachedPod::from_pod(&adopted))),
+            Err(e) => {
+                ctx.pods.creations_failed(&uid, 1);
+                if !is_not_found(&e) {
+                    return Err(e.into());
                 }
-            }
-            Claim::Release | Claim::Ignore => {}
-        }
-    }
-    let stray_key = format!("{ns}/{}", rs.name_any());
-    let strays = ctx
-        .strays
-        .lock()
-        .ok()
-        .and_then(|s| s.get(&stray_key).cloned())
-        .unwrap_or_default();
-    for name in strays {
-        if let Some(pod) = api.get_opt(&name).await?
-            && pods::claim(&uid, deleting, selector, &pod.metadata) == Claim::Release
-        {
-            match claim::release(&api, &pod, &uid).await {
-                Ok(_) => tracing::debug!(pod = %name, "released a pod that no longer matches"),
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Ok(mut s) = ctx.strays.lock()
-            && let Some(set) = s.get_mut(&stray_key)
-        {
-            set.remove(&name);
-            if set.is_empty() {
-                s.remove(&stray_key);
             }
         }
     }
     Ok(owned)
+}
+
+/// Give up the pod `name` if, read fresh, it is ours and still does not match.
+async fn release(
+    api: &Api<Pod>,
+    name: &str,
+    uid: &str,
+    deleting: bool,
+    selector: &Selector,
+) -> Result<(), Error> {
+    let Some(pod) = api.get_opt(name).await? else {
+        return Ok(());
+    };
+    if pods::claim(uid, deleting, selector, &pod.metadata) != Claim::Release {
+        return Ok(());
+    }
+    match claim::release(api, &pod, uid).await {
+        Ok(_) => tracing::debug!(pod = %name, "released a pod that no longer matches"),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// The orphans this ReplicaSet may adopt, read fresh: those the watch reported, and on its
+/// first sync since the controller started, those a LIST by its selector finds.
+async fn orphans(ctx: &Context, rs: &ReplicaSet, selector: &Selector) -> Result<Vec<Pod>, Error> {
+    let ns = rs.namespace().unwrap_or_default();
+    let uid = rs.uid().unwrap_or_default();
+    let key = format!("{ns}/{}", rs.name_any());
+    let mut found = Vec::new();
+    let first = ctx.listed.lock().is_ok_and(|listed| !listed.contains(&uid));
+    if first {
+        let params = ListParams::default().labels(&selector.to_string());
+        found = list_pods(ctx, &ns, &params)
+            .await?
+            .into_iter()
+            .filter(|p| pods::controller_of(&p.metadata).is_none())
+            .collect();
+        if let Ok(mut listed) = ctx.listed.lock() {
+            listed.insert(uid);
+        }
+    }
+    let reported = ctx
+        .orphans
+        .lock()
+        .ok()
+        .and_then(|mut o| o.remove(&key))
+        .unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    for name in reported {
+        if found
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some(name.as_str()))
+        {
+            continue;
+        }
+        if let Some(pod) = api.get_opt(&name).await? {
+            found.push(pod);
+        }
+    }
+    Ok(found)
 }

@@ -2,6 +2,8 @@
 //! missing pods in slow-start batches (1, 2, 4, ... so a broken template fails once, not a
 //! thousand times) and deleting the surplus in [`crate::pods::deletion_order`].
 
+use std::sync::Arc;
+
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
@@ -12,7 +14,8 @@ use tutti_client::EventType;
 
 use super::claim::is_not_found;
 use super::{Context, Error};
-use crate::pods;
+use crate::pod_cache::CachedPod;
+use crate::pods::{self, PodFacts};
 
 /// At most this many pods are created or deleted in one reconcile (Kubernetes' burstReplicas).
 pub const BURST_REPLICAS: usize = 500;
@@ -54,7 +57,7 @@ pub struct Failure {
 pub(super) async fn manage(
     ctx: &Context,
     rs: &ReplicaSet,
-    active: &[Pod],
+    active: &[Arc<CachedPod>],
     now: Timestamp,
 ) -> Result<(), Failure> {
     let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -62,8 +65,8 @@ pub(super) async fn manage(
         Diff::None => Ok(()),
         Diff::Create(n) => create(ctx, rs, n).await,
         Diff::Delete(n) => {
-            let refs: Vec<&Pod> = active.iter().collect();
-            let doomed: Vec<&Pod> = pods::deletion_order(&refs, &refs, now)
+            let refs: Vec<&CachedPod> = active.iter().map(|p| &**p).collect();
+            let doomed: Vec<&CachedPod> = pods::deletion_order(&refs, &refs, now)
                 .into_iter()
                 .take(n)
                 .collect();
@@ -73,7 +76,7 @@ pub(super) async fn manage(
 }
 
 /// Create `count` pods from the template, in slow-start batches; stop at the first batch
-/// with an error.
+/// with an error. The cache is told to expect them first.
 async fn create(ctx: &Context, rs: &ReplicaSet, count: usize) -> Result<(), Failure> {
     let ns = rs.namespace().unwrap_or_default();
     let (Some(template), Some(owner)) = (
@@ -87,31 +90,46 @@ async fn create(ctx: &Context, rs: &ReplicaSet, count: usize) -> Result<(), Fail
     };
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let reference = tutti_client::reference(rs);
+    let uid = owner.uid.clone();
     let pod = pods::pod_from_template(template, owner, &ns);
-    crate::pod_creation::create_in_batches(&api, &ctx.recorder, &reference, vec![pod; count])
-        .await
-        .map_err(|e| Failure {
-            reason: "FailedCreate",
-            message: format!("Error creating: {e}"),
-        })
+    ctx.pods.expect_creations(&uid, count);
+    let (created, result) =
+        crate::pod_creation::create_counted(&api, &ctx.recorder, &reference, vec![pod; count])
+            .await;
+    ctx.pods.creations_failed(&uid, count - created);
+    result.map_err(|e| Failure {
+        reason: "FailedCreate",
+        message: format!("Error creating: {e}"),
+    })
 }
 
-/// Delete `doomed` pods concurrently (a pod already gone counts as deleted).
-pub(super) async fn delete(ctx: &Context, rs: &ReplicaSet, doomed: &[&Pod]) -> Result<(), Failure> {
+/// Delete `doomed` pods concurrently (a pod already gone counts as deleted). The cache is
+/// told to expect their deletion first.
+pub(super) async fn delete(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    doomed: &[&CachedPod],
+) -> Result<(), Failure> {
     let ns = rs.namespace().unwrap_or_default();
+    let uid = rs.uid().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let reference = tutti_client::reference(rs);
+    ctx.pods
+        .expect_deletions(&uid, doomed.iter().map(|p| p.pod_uid()));
     let results = join_all(doomed.iter().map(|p| {
-        let name = p.name_any();
         let api = api.clone();
         async move {
-            let r = api.delete(&name, &DeleteParams::default()).await;
-            (name, r)
+            let r = api.delete(p.pod_name(), &DeleteParams::default()).await;
+            (p.pod_name().to_string(), p.pod_uid(), r)
         }
     }))
     .await;
     let mut failure = None;
-    for (name, result) in results {
+    for (name, pod_uid, result) in results {
+        if result.is_err() {
+            // Gone already or not deleted: either way no deletion of ours to wait for.
+            ctx.pods.deletion_failed(&uid, pod_uid);
+        }
         match result {
             Ok(_) => {
                 let msg = format!("Deleted pod: {name}");

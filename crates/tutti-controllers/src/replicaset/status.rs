@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
@@ -13,12 +12,12 @@ use kube::api::{Api, PostParams};
 
 use super::scale::Failure;
 use super::{Context, Error};
-use crate::pods;
+use crate::pods::{self, PodFacts};
 
 /// The status `rs` should have with these `active` pods, after `failure` (if manage failed).
-pub fn calculate(
+pub fn calculate<P: PodFacts>(
     rs: &ReplicaSet,
-    active: &[Pod],
+    active: &[P],
     failure: Option<&Failure>,
     now: Timestamp,
 ) -> ReplicaSetStatus {
@@ -32,13 +31,13 @@ pub fn calculate(
     let fully_labeled = active
         .iter()
         .filter(|p| {
-            let labels = p.labels();
+            let labels = p.pod_labels();
             template_labels
                 .iter()
                 .all(|(k, v)| labels.get(k) == Some(v))
         })
         .count();
-    let ready = active.iter().filter(|p| pods::is_ready(p)).count();
+    let ready = active.iter().filter(pods::is_ready).count();
     let available = active
         .iter()
         .filter(|p| pods::is_available(p, min_ready, now))
@@ -69,9 +68,9 @@ pub fn calculate(
 
 /// When to look again so that ready pods are counted available once `minReadySeconds`
 /// have passed (the soonest such moment), if any pod is waiting for that.
-pub fn next_availability_check(
+pub fn next_availability_check<P: PodFacts>(
     rs: &ReplicaSet,
-    active: &[Pod],
+    active: &[P],
     now: Timestamp,
 ) -> Option<SignedDuration> {
     let min_ready = rs
@@ -110,7 +109,7 @@ fn count(n: usize) -> i32 {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::apps::v1::ReplicaSetSpec;
-    use k8s_openapi::api::core::v1::{PodCondition, PodStatus, PodTemplateSpec};
+    use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus, PodTemplateSpec};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
@@ -189,16 +188,17 @@ mod tests {
             message: "Error creating: quota".into(),
         };
         let mut r = rs(0);
-        let s = calculate(&r, &[], Some(&failure), at(0));
+        let none: &[Pod] = &[];
+        let s = calculate(&r, none, Some(&failure), at(0));
         let conds = s.conditions.clone().unwrap_or_default();
         assert_eq!(conds.len(), 1);
         assert_eq!(conds[0].reason.as_deref(), Some("FailedCreate"));
         r.status = Some(s);
-        let again = calculate(&r, &[], Some(&failure), at(50));
+        let again = calculate(&r, none, Some(&failure), at(50));
         assert_eq!(
             again.conditions,
             r.status.as_ref().and_then(|s| s.conditions.clone())
         );
-        assert_eq!(calculate(&r, &[], None, at(60)).conditions, None);
+        assert_eq!(calculate(&r, none, None, at(60)).conditions, None);
     }
 }
