@@ -1,6 +1,9 @@
 //! Recording core/v1 Events, the ones `kubectl describe` and `kubectl get events` show.
 //! Repeats of the same (object, type, reason, message) within a short window update one
-//! Event's `count` and `lastTimestamp` instead of creating a new one, as Kubernetes does.
+//! Event's `count` and `lastTimestamp` instead of creating a new one, and each object gets at
+//! most a burst of 25 events from one component, then one per 5 minutes (the rest are
+//! dropped), as Kubernetes' event correlator does: a ReplicaSet creating 150,000 pods
+//! records 25 `SuccessfulCreate` events, not 150,000.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +38,12 @@ const AGGREGATE_WINDOW: Duration = Duration::from_secs(600);
 pub const MAX_DETACHED: usize = 1024;
 /// How many recent events are remembered for aggregation.
 const SEEN_CAP: usize = 4096;
+/// Events one component may record about one object at once (Kubernetes' spam filter)...
+const SPAM_BURST: f64 = 25.0;
+/// ...and how often it earns another one after that.
+const SPAM_REFILL: Duration = Duration::from_secs(300);
+/// How many objects the spam filter remembers.
+const SPAM_CAP: usize = 4096;
 
 type Key = (String, EventType, String, String);
 /// The Event a key was last recorded as: name, namespace, count, when.
@@ -48,6 +57,7 @@ pub struct Recorder {
     component: String,
     host: Option<String>,
     seen: Arc<Mutex<HashMap<Key, Seen>>>,
+    spam: Arc<Mutex<SpamFilter>>,
     /// Events [`Recorder::emit`] started that have not been written yet.
     detached: Arc<AtomicUsize>,
 }
@@ -59,6 +69,7 @@ impl Recorder {
             component: component.to_string(),
             host: None,
             seen: Arc::default(),
+            spam: Arc::default(),
             detached: Arc::default(),
         }
     }
@@ -80,6 +91,39 @@ impl Recorder {
         reason: &str,
         message: &str,
     ) {
+        if self.admit(regarding, reason) {
+            self.record(regarding, kind, reason, message).await;
+        }
+    }
+
+    /// Whether the spam filter lets one more event about `regarding` through.
+    fn admit(&self, regarding: &ObjectReference, reason: &str) -> bool {
+        let object = regarding
+            .uid
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| {
+                let (ns, name) = (regarding.namespace.as_deref(), regarding.name.as_deref());
+                format!("{}/{}", ns.unwrap_or(""), name.unwrap_or(""))
+            });
+        let allowed = self
+            .spam
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .allow(&object, Instant::now());
+        if !allowed {
+            tracing::debug!(component = %self.component, object = %object, reason, "too many events about one object; dropped one");
+        }
+        allowed
+    }
+
+    async fn record(
+        &self,
+        regarding: &ObjectReference,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+    ) {
         if let Err(e) = self.try_publish(regarding, kind, reason, message).await {
             tracing::debug!(component = %self.component, reason, error = %e, "could not record event");
         }
@@ -90,6 +134,9 @@ impl Recorder {
     /// write. Like Kubernetes' event broadcaster, a recorder with [`MAX_DETACHED`] events
     /// already on their way drops the next ones (logged) rather than queue without bound.
     pub fn emit(&self, regarding: &ObjectReference, kind: EventType, reason: &str, message: &str) {
+        if !self.admit(regarding, reason) {
+            return;
+        }
         if self.detached.fetch_add(1, Ordering::AcqRel) >= MAX_DETACHED {
             self.detached.fetch_sub(1, Ordering::AcqRel);
             tracing::debug!(component = %self.component, reason, "too many events in flight; dropped one");
@@ -98,7 +145,7 @@ impl Recorder {
         let (this, regarding) = (self.clone(), regarding.clone());
         let (reason, message) = (reason.to_string(), message.to_string());
         tokio::spawn(async move {
-            this.publish(&regarding, kind, &reason, &message).await;
+            this.record(&regarding, kind, &reason, &message).await;
             this.detached.fetch_sub(1, Ordering::AcqRel);
         });
     }
@@ -186,10 +233,78 @@ impl Recorder {
     }
 }
 
+/// Kubernetes' `EventSourceObjectSpamFilter`: a token bucket per object, [`SPAM_BURST`]
+/// tokens, one more every [`SPAM_REFILL`].
+#[derive(Default)]
+struct SpamFilter {
+    /// Tokens left and when they were counted, by object.
+    buckets: HashMap<String, (f64, Instant)>,
+}
+
+impl SpamFilter {
+    fn allow(&mut self, object: &str, now: Instant) -> bool {
+        if !self.buckets.contains_key(object) && self.buckets.len() >= SPAM_CAP {
+            // Full buckets say nothing a new one would not; if most are not full (a burst
+            // about many objects, one pod each), forget them all rather than rescan the map
+            // at every later event.
+            self.buckets
+                .retain(|_, (tokens, at)| refill(*tokens, *at, now) < SPAM_BURST);
+            if self.buckets.len() >= SPAM_CAP / 2 {
+                self.buckets.clear();
+            }
+        }
+        let (tokens, at) = self
+            .buckets
+            .entry(object.to_string())
+            .or_insert((SPAM_BURST, now));
+        let available = refill(*tokens, *at, now);
+        *at = now;
+        if available >= 1.0 {
+            *tokens = available - 1.0;
+            true
+        } else {
+            *tokens = available;
+            false
+        }
+    }
+}
+
+fn refill(tokens: f64, at: Instant, now: Instant) -> f64 {
+    let earned = now.saturating_duration_since(at).as_secs_f64() / SPAM_REFILL.as_secs_f64();
+    (tokens + earned).min(SPAM_BURST)
+}
+
 /// Makes Event names unique within the process (see `try_publish`).
 static NAME_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// An ObjectReference to any object kube-rs knows the type of.
 pub fn reference<K: kube::Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
     obj.object_ref(&())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_gets_a_burst_of_events_then_one_per_refill() {
+        let mut filter = SpamFilter::default();
+        let t0 = Instant::now();
+        let allowed = (0..40).filter(|_| filter.allow("rs", t0)).count();
+        assert_eq!(allowed, 25);
+        assert!(filter.allow("other", t0), "each object has its own bucket");
+        assert!(!filter.allow("rs", t0 + SPAM_REFILL / 2));
+        assert!(filter.allow("rs", t0 + SPAM_REFILL + SPAM_REFILL / 2));
+        assert!(!filter.allow("rs", t0 + SPAM_REFILL + SPAM_REFILL / 2));
+    }
+
+    #[test]
+    fn the_filter_remembers_a_bounded_number_of_objects() {
+        let mut filter = SpamFilter::default();
+        let t0 = Instant::now();
+        for i in 0..3 * SPAM_CAP {
+            assert!(filter.allow(&format!("pod-{i}"), t0));
+        }
+        assert!(filter.buckets.len() <= SPAM_CAP);
+    }
 }

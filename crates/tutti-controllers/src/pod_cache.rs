@@ -202,7 +202,10 @@ impl PodCache {
         }
         let owner = pods::controller_of(&pod.metadata).map(|r| r.uid.as_str());
         let mut state = self.lock();
-        if let Some(seen) = state.relist.as_mut() {
+        if let Some(seen) = state.relist.as_mut()
+            && owner.is_some()
+        {
+            // Only pods it keeps: the others have nothing to drop.
             seen.insert(uid.to_string());
         }
         let before = state.owner_of.get(uid).cloned();

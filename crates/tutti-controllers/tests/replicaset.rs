@@ -399,5 +399,18 @@ async fn a_large_replica_set_creates_and_deletes_each_pod_once() -> Res {
     assert_eq!(pods(&client, "big").await?.len(), 100);
     let created = seen.lock().map(|s| s.len()).unwrap_or_default();
     assert_eq!(created, 1500, "no pod recreated while scaling down");
+
+    // 2,900 creates and deletes, but Events about one object come in a burst of 25 (then
+    // one per 5 minutes), as in Kubernetes: the rest would swamp `kubectl describe`.
+    let events = event_messages(&client, "big").await?;
+    let creates = events
+        .iter()
+        .filter(|(r, _)| r == "SuccessfulCreate")
+        .count();
+    assert!(
+        creates > 0 && events.len() <= 26,
+        "{} events: {events:?}",
+        events.len()
+    );
     Ok(())
 }
