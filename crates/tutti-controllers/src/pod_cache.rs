@@ -167,6 +167,14 @@ struct Expectation {
 }
 
 impl Expectation {
+    fn new() -> Expectation {
+        Expectation {
+            adds: 0,
+            deletes: HashSet::new(),
+            since: Instant::now(),
+        }
+    }
+
     fn met(&self) -> bool {
         (self.adds <= 0 && self.deletes.is_empty()) || self.since.elapsed() > EXPECTATIONS_TTL
     }
@@ -315,17 +323,9 @@ impl State {
         let e = self
             .expectations
             .entry(owner_uid.to_string())
-            .or_insert_with(|| Expectation {
-                adds: 0,
-                deletes: HashSet::new(),
-                since: Instant::now(),
-            });
+            .or_insert_with(Expectation::new);
         if e.met() {
-            *e = Expectation {
-                adds: 0,
-                deletes: HashSet::new(),
-                since: Instant::now(),
-            };
+            *e = Expectation::new();
         }
         e
     }

@@ -3,12 +3,15 @@
 //! group-committed.
 
 mod conformance;
+#[path = "support/files.rs"]
+mod files;
 
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use conformance::StoreFactory;
+use files::snapshot_files;
 use tempfile::TempDir;
 use tokio::time::Instant;
 use tutti_store::{
@@ -156,16 +159,6 @@ async fn snapshots_and_log_purge_lose_nothing_across_reopen() {
         );
     }
     store.shutdown().await.expect("shutdown");
-}
-
-/// The names of the files in the store's snapshot directory.
-fn snapshot_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("snapshots"))
-        .expect("snapshots dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

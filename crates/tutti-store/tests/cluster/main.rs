@@ -5,6 +5,8 @@
 
 #[path = "../conformance/mod.rs"]
 mod conformance;
+#[path = "../support/files.rs"]
+mod files;
 #[path = "../support/cluster.rs"]
 mod support;
 

@@ -10,6 +10,7 @@ use tutti_store::{
 
 use crate::conformance;
 use crate::eventually;
+use crate::files::snapshot_files;
 use crate::support::Cluster;
 
 fn small_snapshots() -> RaftStoreConfig {
@@ -130,16 +131,6 @@ async fn force_new_cluster_keeps_every_key_of_a_survivor() {
     assert!(members[0].id == survivor && members[0].is_leader && members[0].role == Role::Voter);
     let resp = store.txn(Txn::put("/f/new", "after")).await.expect("write");
     assert_eq!(resp.revision, revision + 1);
-}
-
-/// The names of the files in a member's snapshot directory.
-fn snapshot_files(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("snapshots"))
-        .expect("snapshots dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
