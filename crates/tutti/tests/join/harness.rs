@@ -100,12 +100,53 @@ impl Drop for Proc {
     }
 }
 
+/// Kill every process group led by a process whose command line names a path under `dir`:
+/// the containers of the process runtime, which outlive an agent killed with SIGKILL (as
+/// Docker's outlive a killed kubelet) and would otherwise run on after the test.
+fn kill_containers_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if pid == std::process::id() || !String::from_utf8_lossy(&cmdline).contains(&needle) {
+            continue;
+        }
+        // Field 5 of /proc/PID/stat (after the parenthesised name) is the process group.
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let group = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok());
+        let target = match group {
+            Some(g) if g == pid => format!("-{pid}"),
+            _ => pid.to_string(),
+        };
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &target])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 pub struct Server {
     pub _proc: Proc,
     pub dir: tempfile::TempDir,
     pub addr: String,
     pub token: String,
     pub extra: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        kill_containers_under(self.dir.path());
+    }
 }
 
 impl Server {
