@@ -124,19 +124,11 @@ impl PodFacts for CachedPod {
 }
 
 /// The cache; shared by the pod feed (which writes it) and the controllers (which read it).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PodCache {
     state: Mutex<State>,
+    /// Whether the watch's first listing is complete.
     synced: watch::Sender<bool>,
-}
-
-impl Default for PodCache {
-    fn default() -> Self {
-        PodCache {
-            state: Mutex::default(),
-            synced: watch::Sender::new(false),
-        }
-    }
 }
 
 #[derive(Debug, Default)]

@@ -21,18 +21,16 @@ pub mod status;
 
 use crate::pod_cache::{CachedPod, PodCache};
 use crate::pod_feed::{PodChanges, PodFeed};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::Resource;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, ObjectList};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -75,8 +73,9 @@ pub(crate) struct Context {
     /// Orphans the watch saw matching a ReplicaSet's selector, by ReplicaSet key: the
     /// reconcile adopts them (the cache keeps only pods that have a controller).
     orphans: Mutex<HashMap<String, BTreeSet<String>>>,
-    /// The ReplicaSets (by uid) whose orphans a LIST looked for since the controller started.
-    listed: Mutex<HashSet<String>>,
+    /// The ReplicaSets whose orphans a LIST looked for since the controller started: the
+    /// uid of each, by key (a ReplicaSet recreated under its name is listed again).
+    listed: Mutex<HashMap<String, String>>,
 }
 
 /// Start the controller on the current tokio runtime, with a pod watch of its own.
@@ -202,6 +201,9 @@ async fn sync(ctx: &Context, ns: &str, name: &str) -> Result<Action, Error> {
         if let Ok(mut orphans) = ctx.orphans.lock() {
             orphans.remove(&key);
         }
+        if let Ok(mut listed) = ctx.listed.lock() {
+            listed.remove(&key);
+        }
         return Ok(Action::await_change());
     };
     let selector = selector_of(&rs).map_err(|source| Error::Selector {
@@ -236,41 +238,6 @@ async fn sync(ctx: &Context, ns: &str, name: &str) -> Result<Action, Error> {
     Ok(Action::requeue(next))
 }
 
-/// A pod as a ReplicaSet reads it from a LIST: metadata, node and status (decoding every
-/// pod's spec was most of the cost of listing).
-#[derive(Clone, serde::Deserialize)]
-struct SlimPod {
-    metadata: ObjectMeta,
-    spec: Option<SlimSpec>,
-    status: Option<PodStatus>,
-}
-
-#[derive(Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SlimSpec {
-    node_name: Option<String>,
-}
-
-/// The pods matching `params` in `ns`, each with only what a sync reads (see [`SlimPod`]).
-async fn list_pods(ctx: &Context, ns: &str, params: &ListParams) -> Result<Vec<Pod>, Error> {
-    let request = kube::core::Request::new(Pod::url_path(&(), Some(ns)))
-        .list(params)
-        .map_err(|e| Error::Api(kube::Error::BuildRequest(e)))?;
-    let list: ObjectList<SlimPod> = ctx.client.request(request).await?;
-    Ok(list
-        .items
-        .into_iter()
-        .map(|p| Pod {
-            metadata: p.metadata,
-            spec: Some(PodSpec {
-                node_name: p.spec.and_then(|s| s.node_name),
-                ..PodSpec::default()
-            }),
-            status: p.status,
-        })
-        .collect())
-}
-
 /// The pods this ReplicaSet owns after releasing the cached ones that no longer match its
 /// selector and adopting the matching orphans.
 async fn claim_pods(
@@ -299,7 +266,7 @@ async fn claim_pods(
         if matches {
             owned.push(pod);
         } else if !deleting {
-            release(&api, pod.pod_name(), &uid, deleting, selector).await?;
+            release(&api, pod.pod_name(), &uid, selector).await?;
         }
     }
     if selector.is_empty() || deleting {
@@ -328,18 +295,13 @@ async fn claim_pods(
     Ok(owned)
 }
 
-/// Give up the pod `name` if, read fresh, it is ours and still does not match.
-async fn release(
-    api: &Api<Pod>,
-    name: &str,
-    uid: &str,
-    deleting: bool,
-    selector: &Selector,
-) -> Result<(), Error> {
+/// Give up the pod `name` if, read fresh, it is ours and still does not match (the
+/// ReplicaSet is not being deleted: then it keeps its pods).
+async fn release(api: &Api<Pod>, name: &str, uid: &str, selector: &Selector) -> Result<(), Error> {
     let Some(pod) = api.get_opt(name).await? else {
         return Ok(());
     };
-    if pods::claim(uid, deleting, selector, &pod.metadata) != Claim::Release {
+    if pods::claim(uid, false, selector, &pod.metadata) != Claim::Release {
         return Ok(());
     }
     match claim::release(api, &pod, uid).await {
@@ -356,17 +318,28 @@ async fn orphans(ctx: &Context, rs: &ReplicaSet, selector: &Selector) -> Result<
     let ns = rs.namespace().unwrap_or_default();
     let uid = rs.uid().unwrap_or_default();
     let key = format!("{ns}/{}", rs.name_any());
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut found = Vec::new();
-    let first = ctx.listed.lock().is_ok_and(|listed| !listed.contains(&uid));
+    let first = ctx
+        .listed
+        .lock()
+        .is_ok_and(|listed| listed.get(&key) != Some(&uid));
     if first {
+        // Metadata is all adopting reads (the adopted pod comes back whole).
         let params = ListParams::default().labels(&selector.to_string());
-        found = list_pods(ctx, &ns, &params)
+        found = api
+            .list_metadata(&params)
             .await?
+            .items
             .into_iter()
             .filter(|p| pods::controller_of(&p.metadata).is_none())
+            .map(|p| Pod {
+                metadata: p.metadata,
+                ..Pod::default()
+            })
             .collect();
         if let Ok(mut listed) = ctx.listed.lock() {
-            listed.insert(uid);
+            listed.insert(key.clone(), uid);
         }
     }
     let reported = ctx
@@ -375,7 +348,6 @@ async fn orphans(ctx: &Context, rs: &ReplicaSet, selector: &Selector) -> Result<
         .ok()
         .and_then(|mut o| o.remove(&key))
         .unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     for name in reported {
         if found
             .iter()
