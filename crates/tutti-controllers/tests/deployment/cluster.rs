@@ -133,8 +133,15 @@ impl Cluster {
     pub async fn roll_out(&self, name: &str) -> Res {
         eventually!(format!("{name} rolled out"), {
             for pod in self.pods(name).await? {
-                if !is_ready(&pod) {
-                    self.mark_ready(&pod.name_any()).await?;
+                if !is_ready(&pod)
+                    && let Err(e) = self.mark_ready(&pod.name_any()).await
+                {
+                    // A pod deleted since the list (a ReplicaSet scaling down) needs nothing.
+                    let gone = matches!(e.downcast_ref::<kube::Error>(),
+                        Some(kube::Error::Api(s)) if s.code == 404);
+                    if !gone {
+                        return Err(e);
+                    }
                 }
             }
             rollout_status(&self.get(name).await?)? == Rollout::Done
